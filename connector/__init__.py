@@ -1,0 +1,1 @@
+"""seqsync: a sales-sequence engine with a Dataverse sync connector."""

@@ -1,0 +1,171 @@
+"""The state store's tables (SQLAlchemy Core). Portable SQL only: SQLite today, PostgreSQL later.
+
+Times are stored as timezone-aware UTC datetimes. Ids are lower-case GUID strings.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+ID = String(36)
+UTC = DateTime(timezone=True)
+
+sequences = Table(
+    "sequences",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("name", String(200), nullable=False),
+    # lower(name): names are unique case-insensitively, enforced by the database.
+    Column("name_key", String(200), nullable=False, unique=True),
+    Column("description", Text, nullable=False, default=""),
+    Column("entity", String(64), nullable=False),
+    Column("status", String(16), nullable=False),  # inactive | active
+    Column("owner", String(200), nullable=False, default=""),
+    Column("created_on", UTC, nullable=False),
+    Column("modified_on", UTC, nullable=False),
+)
+
+steps = Table(
+    "steps",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("sequence_id", ID, ForeignKey("sequences.id", ondelete="CASCADE"), nullable=False),
+    Column("position", Integer, nullable=False),  # 1-based
+    Column("type", String(16), nullable=False),  # email | phonecall | task | wait
+    Column("name", String(200), nullable=False, default=""),
+    Column("description", Text, nullable=False, default=""),
+    Column("template", String(200), nullable=True),
+    Column("wait_days", Integer, nullable=False, default=0),
+    Column("wait_hours", Integer, nullable=False, default=0),
+    Index("ix_steps_sequence_position", "sequence_id", "position"),
+)
+
+records = Table(
+    "records",
+    metadata,
+    Column("id", ID, primary_key=True),  # the CRM primary key
+    Column("table", String(64), nullable=False),  # lead | opportunity | ...
+    Column("name", String(400), nullable=False, default=""),
+    Column("owner_id", ID, nullable=True),
+    Column("is_open", Boolean, nullable=False, default=True),
+    Column("is_deleted", Boolean, nullable=False, default=False),
+    Column("statecode", Integer, nullable=True),
+    Column("email", String(320), nullable=True),
+    Column("phone", String(100), nullable=True),
+    Column("columns", JSON, nullable=False, default=dict),  # extra mapped columns
+    Column("crm_modified_on", UTC, nullable=True),
+    Column("synced_on", UTC, nullable=True),
+    Index("ix_records_table_open", "table", "is_open", "is_deleted"),
+)
+
+# The current connection of a record. UNIQUE(record_id) is the "one sequence per record" rule
+# held by the database itself; ended connections move to connection_history.
+connections = Table(
+    "connections",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("record_id", ID, ForeignKey("records.id"), nullable=False),
+    Column("sequence_id", ID, ForeignKey("sequences.id"), nullable=False),
+    Column("step_id", ID, nullable=False),
+    Column("state", String(16), nullable=False),  # scheduled | waiting
+    Column("due_at", UTC, nullable=True),
+    Column("activity_id", ID, nullable=True),
+    Column("attempt", Integer, nullable=False, default=0),
+    Column("connected_on", UTC, nullable=False),
+    Column("step_started_on", UTC, nullable=False),
+    UniqueConstraint("record_id", name="uq_connections_record_id"),
+    Index("ix_connections_sequence", "sequence_id"),
+    Index("ix_connections_due", "state", "due_at"),
+    Index("ix_connections_activity", "activity_id"),
+)
+
+# Every connection's story, including the ended ones and why they ended. Append-only.
+connection_history = Table(
+    "connection_history",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("connection_id", ID, nullable=False),
+    Column("record_id", ID, nullable=False),
+    Column("sequence_id", ID, nullable=False),
+    Column("sequence_name", String(200), nullable=False, default=""),
+    Column("event", String(32), nullable=False),  # connected|step_planned|step_completed|...|ended
+    Column("step_id", ID, nullable=True),
+    Column("step_name", String(200), nullable=True),
+    Column("at", UTC, nullable=False),
+    Column("reason", String(32), nullable=True),  # EndReason for `ended`
+    Column("message", Text, nullable=True),
+    Index("ix_history_record", "record_id", "id"),
+    Index("ix_history_connection", "connection_id"),
+)
+
+# Activities to create in the CRM, and what became of them. The activity_id is deterministic
+# (engine.models.activity_id_for), so a resend after a crash is recognised as the same row.
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("activity_id", ID, primary_key=True),
+    Column("connection_id", ID, nullable=False),
+    Column("record_id", ID, nullable=False),
+    Column("record_table", String(64), nullable=False),
+    Column("step_id", ID, nullable=False),
+    Column("activity_type", String(16), nullable=False),  # email | phonecall | task
+    Column("subject", String(400), nullable=False),
+    Column("description", Text, nullable=False, default=""),
+    Column("template", String(200), nullable=True),
+    Column("owner_id", ID, nullable=True),
+    Column("due_at", UTC, nullable=False),
+    # pending -> pushed (exists in the CRM) | cancelled (never pushed) | failed (permanent error)
+    Column("status", String(16), nullable=False),
+    # For pushed rows: open | completed | canceled, as last seen in the CRM.
+    Column("crm_state", String(16), nullable=True),
+    Column("created_on", UTC, nullable=False),
+    Column("pushed_on", UTC, nullable=True),
+    Column("closed_on", UTC, nullable=True),
+    Column("error", Text, nullable=True),
+    Index("ix_outbox_status", "status", "activity_type"),
+    Index("ix_outbox_connection", "connection_id"),
+)
+
+# Small key/value state: delta links per table, schema facts, run counters.
+sync_state = Table(
+    "sync_state",
+    metadata,
+    Column("key", String(200), primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("updated_on", UTC, nullable=False),
+)
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("started_on", UTC, nullable=False),
+    Column("finished_on", UTC, nullable=True),
+    Column("clock", UTC, nullable=False),  # the engine's `now` for the run (--now)
+    Column("outcome", String(16), nullable=False),  # running | ok | partial | failed
+    Column("dry_run", Boolean, nullable=False, default=False),
+    Column("summary", JSON, nullable=True),
+    Column("error", Text, nullable=True),
+)
