@@ -14,11 +14,13 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from connector.errors import InvalidInput
+
 DEFAULT_FILE = "seqsync.toml"
 ENV_FILE_VAR = "SEQSYNC_CONFIG"
 
 
-class ConfigError(Exception):
+class ConfigError(InvalidInput):
     """A configuration problem, already phrased for the user (file and key)."""
 
 

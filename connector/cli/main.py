@@ -1,4 +1,4 @@
-"""The seqsync command line (placeholder until the CLI lands)."""
+"""The seqsync command line. Placeholder: the CLI issue replaces this module."""
 
 import typer
 
