@@ -1,8 +1,9 @@
-"""Commands the lead registers on the main CLI (filled in as the connector lands)."""
+"""`seqsync mock-server` (from connector.mockserver) and `seqsync demo`."""
 
 import typer
 
+from connector.mockserver.cli import register as register_mock_server
+
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to `app`."""
-    del app
+    register_mock_server(app)

@@ -1,0 +1,104 @@
+"""`seqsync serve`: the sync loop for a long-running process (systemd, Kubernetes).
+
+SIGTERM or SIGINT lets the current run finish, then the loop exits 0. A failed run is logged and
+the loop backs off (doubling, capped) instead of dying; a success resets the pace.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import re
+import signal
+import threading
+from collections.abc import Callable
+from datetime import datetime
+from types import FrameType
+
+from connector.config import Settings
+from connector.errors import InvalidInput, LockHeld, SeqsyncError
+from connector.sync.report import RunReport
+from connector.sync.run import run_sync
+
+log = logging.getLogger("seqsync.serve")
+
+_UNITS = {"s": 1, "m": 60, "h": 3600}
+MAX_BACKOFF = 3600.0
+
+
+def parse_interval(text: str) -> float:
+    """`90`, `90s`, `5m`, `1h` -> seconds."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smh]?)\s*", text)
+    if not match or float(match.group(1)) <= 0:
+        raise InvalidInput(f"--interval {text!r}: use a positive number of seconds, or 30s, 5m, 1h")
+    return float(match.group(1)) * _UNITS[match.group(2) or "s"]
+
+
+class Loop:
+    def __init__(
+        self,
+        settings: Settings,
+        interval: float,
+        *,
+        run: Callable[..., RunReport] = run_sync,
+        jitter: float = 0.1,
+        rng: random.Random | None = None,
+        max_runs: int | None = None,
+    ) -> None:
+        self.settings = settings
+        self.interval = interval
+        self.jitter = jitter
+        self.run = run
+        self.rng = rng or random.Random()
+        self.max_runs = max_runs
+        self.stop = threading.Event()
+        self.runs = 0
+        self.failures = 0
+
+    def request_stop(self, signum: int | None = None, frame: FrameType | None = None) -> None:
+        if not self.stop.is_set():
+            log.info("stop requested; finishing the current run first")
+        self.stop.set()
+
+    def install_signal_handlers(self) -> None:
+        signal.signal(signal.SIGTERM, self.request_stop)
+        signal.signal(signal.SIGINT, self.request_stop)
+
+    def next_wait(self) -> float:
+        base = self.interval
+        if self.failures:
+            base = min(self.interval * 2 ** self.failures, max(MAX_BACKOFF, self.interval))
+        return base * (1 + self.rng.uniform(-self.jitter, self.jitter))
+
+    def run_forever(self) -> int:
+        while not self.stop.is_set():
+            self.runs += 1
+            self._run_once()
+            if self.max_runs is not None and self.runs >= self.max_runs:
+                break
+            wait = self.next_wait()
+            log.info("next run in %.1f s", wait, extra={"wait_seconds": round(wait, 1)})
+            self.stop.wait(wait)
+        log.info("serve stopped after %d runs", self.runs)
+        return 0
+
+    def _run_once(self) -> None:
+        started = datetime.now()
+        try:
+            report = self.run(self.settings)
+        except LockHeld as exc:
+            log.warning("skipped: %s", exc)
+            return
+        except SeqsyncError as exc:
+            self.failures += 1
+            log.error("run failed (%d in a row): %s", self.failures, exc)
+            return
+        except Exception as exc:  # the loop must outlive a bug in one run
+            self.failures += 1
+            log.exception("run crashed (%d in a row): %s", self.failures, exc)
+            return
+        self.failures = 0
+        log.info(
+            "run %s in %.1f s", report.outcome, (datetime.now() - started).total_seconds(),
+            extra={"summary": report.summary()},
+        )
