@@ -265,7 +265,14 @@ def _fail(ctx: SyncContext, activity_id: str, record_id: str, message: str) -> N
 
 def _push_cancellations(ctx: SyncContext) -> None:
     """Activities of ended connections that the operator asked to cancel in the CRM."""
-    with ctx.engine.connect() as conn:
+    with ctx.engine.begin() as conn:
+        # A seller closed it before we got to it (reconcile has just said so): their outcome
+        # is CRM history and stays as it is.
+        conn.execute(
+            update(outbox)
+            .where(outbox.c.status == "to_cancel", outbox.c.closed_on.is_not(None))
+            .values(status="pushed")
+        )
         rows = list(conn.execute(
             select(outbox.c.activity_id, outbox.c.activity_type, outbox.c.record_id)
             .where(outbox.c.status == "to_cancel")
