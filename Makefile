@@ -33,7 +33,7 @@ bench-engine: $(STAMP)
 	$(BIN)/python bench/bench_engine.py
 
 chaos: $(STAMP)
-	$(BIN)/pytest -m chaos tests/chaos -p no:randomly -s
+	$(BIN)/pytest -m chaos tests/chaos -s
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache

@@ -23,6 +23,10 @@ def make_client(settings: Settings) -> DataverseClient:
             f"{settings.source}: [crm] no credential: set the environment variable "
             f"{crm.client_secret_env} (named by client_secret_env) or certificate_path"
         )
+    for key in ("ca_bundle", "certificate_path"):
+        path = getattr(crm, key)
+        if path is not None and not path.is_file():
+            raise InvalidInput(f"{settings.source}: [crm] {key}: no such file: {path}")
     register_secret(os.environ.get(crm.client_secret_env))
     cap = settings.sync.max_workers or settings.sync.max_workers_cap
     return DataverseClient(crm, max_concurrency=cap)
