@@ -7,6 +7,7 @@ at all is fine (every key has a default) until a command needs `[crm]`.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
@@ -14,7 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from connector.errors import InvalidInput
+from connector.errors import InvalidInput, printable
 
 DEFAULT_FILE = "seqsync.toml"
 ENV_FILE_VAR = "SEQSYNC_CONFIG"
@@ -53,6 +54,17 @@ class CrmConfig(Section):
     api_version: str = Field(default="9.2", pattern=r"^\d+\.\d+$")
     max_retries: int = Field(default=8, ge=0, le=50)
     max_retry_seconds: float = Field(default=600.0, gt=0)
+
+    @field_validator("client_secret_env")
+    @classmethod
+    def _env_name(cls, v: str) -> str:
+        # Never echo the value: people paste the secret itself here by mistake.
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", v):
+            raise ValueError(
+                "must be the NAME of an environment variable (letters, digits, _) that holds "
+                "the secret, not the secret itself"
+            )
+        return v
 
     @field_validator("url")
     @classmethod
@@ -162,7 +174,8 @@ def _read_toml(path: Path) -> dict[str, Any]:
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read config file: {exc.strerror}") from None
     try:
-        return tomllib.loads(raw.decode("utf-8"))
+        # utf-8-sig: a byte-order mark, as some Windows editors write it, is not content.
+        return tomllib.loads(raw.decode("utf-8-sig"))
     except UnicodeDecodeError:
         raise ConfigError(f"{path}: not a UTF-8 text file") from None
     except tomllib.TOMLDecodeError as exc:
@@ -171,7 +184,7 @@ def _read_toml(path: Path) -> dict[str, Any]:
 
 def _describe(exc: ValidationError, origin: str) -> str:
     err = exc.errors()[0]
-    loc = [str(p) for p in err["loc"]]
+    loc = [printable(str(p)) for p in err["loc"]]
     if len(loc) >= 2:
         key = f"[{loc[0]}] {'.'.join(loc[1:])}"
     elif loc:

@@ -45,3 +45,8 @@ class LockHeld(SeqsyncError):
 
 class StateError(SeqsyncError):
     """The state database cannot be used (newer schema, locked, disk full)."""
+
+
+def printable(text: str) -> str:
+    """A name from user input, safe on one line: control characters shown escaped."""
+    return text if text.isprintable() else text.encode("unicode_escape").decode("ascii")

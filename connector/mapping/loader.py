@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 from pydantic import ValidationError
 
 import connector
+from connector.errors import printable
 from connector.mapping.activity import ActivityMapping
 from connector.mapping.base import Strict
 from connector.mapping.errors import MappingError
@@ -139,7 +140,12 @@ def load_mappings(
 
 def load_for_settings(settings: Any) -> Mappings:
     """Mappings for a `connector.config.Settings`: `[sync] mappings_dir` and `[sync] tables`."""
-    return load_mappings(settings.sync.mappings_dir, settings.sync.tables)
+    try:
+        return load_mappings(settings.sync.mappings_dir, settings.sync.tables)
+    except MappingError as exc:
+        if str(exc).startswith("[sync]"):  # a config problem: name the config file too
+            raise MappingError(f"{settings.source}: {exc}") from None
+        raise
 
 
 def _load(path: Path, model: type[M], why: str) -> M:
@@ -163,7 +169,8 @@ def _read(path: Path, why: str) -> dict[str, Any]:
     except OSError as exc:
         raise MappingError(f"{path}: cannot read mapping file: {exc.strerror}") from None
     try:
-        return tomllib.loads(raw.decode("utf-8"))
+        # utf-8-sig: a byte-order mark, as some Windows editors write it, is not content.
+        return tomllib.loads(raw.decode("utf-8-sig"))
     except UnicodeDecodeError:
         raise MappingError(f"{path}: not a UTF-8 text file") from None
     except tomllib.TOMLDecodeError as exc:
@@ -180,7 +187,7 @@ def _describe(exc: ValidationError, path: Path, data: dict[str, Any]) -> str:
     errors = exc.errors()
     # A misspelt key shows up as "unknown" plus "missing": the unknown one says what to fix.
     err = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
-    loc = [str(p) for p in err["loc"] if p != "[key]"]
+    loc = [printable(str(p)) for p in err["loc"] if p != "[key]"]
     if not loc:
         key = "(top level)"
     elif len(loc) == 1:

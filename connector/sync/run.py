@@ -19,7 +19,7 @@ from connector.app import App, open_app
 from connector.config import Settings
 from connector.dataverse.client import DataverseClient
 from connector.errors import CrmUnavailable
-from connector.mapping import load_mappings
+from connector.mapping import load_for_settings
 from connector.store.schema import connection_history, runs
 from connector.sync.context import SyncContext
 from connector.sync.crm import make_client
@@ -49,7 +49,7 @@ def run_sync(
     clock = (now or datetime.now(UTC)).astimezone(UTC)
     report = RunReport(clock=clock, dry_run=dry_run, started_on=datetime.now(UTC))
     progress = progress or LogProgress()
-    mappings = load_mappings(settings.sync.mappings_dir, settings.sync.tables)
+    mappings = load_for_settings(settings)
     client = client_factory(settings)  # validates [crm] before anything is locked or opened
     lock = RunLock(lock_path_for(settings.state.url, settings.sync.lock_file))
     state: AbstractContextManager[Settings] = (

@@ -1,0 +1,1 @@
+"""Bad-input corpus: broken configs, mappings and sequence files through the real CLI."""
