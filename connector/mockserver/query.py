@@ -1,0 +1,412 @@
+"""Reading collections: `$select`, `$filter`, `$orderby`, `$top`, `$count`, paging, delta."""
+
+from __future__ import annotations
+
+import base64
+import heapq
+import json
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import quote, unquote
+
+from . import errors
+from .errors import ApiError, bad_request
+from .messages import ApiRequest
+from .odata_filter import compile_filter
+from .schema import ACTIVITY_SETS, PARTY_NAV, POINTER_DEF, TableDef
+from .service import LOOKUP_NOTE, Dataverse
+from .store import Row
+
+MAX_PAGE = 5000
+COUNT_LIMIT = 5000
+_KNOWN_OPTIONS = {
+    "$select", "$filter", "$orderby", "$top", "$count", "$expand", "$skiptoken",
+    "$deltatoken", "$skip", "$apply", "$format",
+}
+_TRACKING_REFUSED = ("$filter", "$orderby", "$expand", "$top")
+
+
+def encode_token(data: dict[str, Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
+
+
+def decode_token(text: str) -> dict[str, Any]:
+    try:
+        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+        data = json.loads(raw)
+        if not isinstance(data, dict):
+            raise ValueError
+        return data
+    except ValueError:
+        raise bad_request("The $skiptoken is invalid; follow @odata.nextLink unchanged.") from None
+
+
+class Source:
+    """A table or the activitypointer view, iterated in primary-key order."""
+
+    def __init__(self, dv: Dataverse, entity_set: str) -> None:
+        self.dv = dv
+        self.entity_set = entity_set
+        if entity_set == POINTER_DEF.entity_set:
+            self.definition: TableDef = POINTER_DEF
+            self.columns = list(POINTER_DEF.columns)
+        else:
+            table = dv.table(entity_set)
+            self.definition = table.definition
+            self.columns = table.columns
+
+    def iter_from(self, after: str | None) -> Iterator[Row]:
+        if self.entity_set != POINTER_DEF.entity_set:
+            return self.dv.store.tables[self.entity_set].iter_from(after)
+        tables = [self.dv.store.tables[s] for s in ACTIVITY_SETS]
+        return heapq.merge(
+            *(t.iter_from(after) for t in tables), key=lambda r: str(r["activityid"])
+        )
+
+
+def parse_select(text: str | None, columns: list[str], logical: str) -> list[str] | None:
+    if not text:
+        return None
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    for name in names:
+        if name not in columns:
+            raise bad_request(
+                f"Could not find a property named '{name}' on type "
+                f"'Microsoft.Dynamics.CRM.{logical}'."
+            )
+    return names
+
+
+def parse_expand(text: str | None, source: Source) -> dict[str, list[str] | None]:
+    """`email_activity_parties($select=a,b)` -> {"email_activity_parties": ["a", "b"]}."""
+    if not text:
+        return {}
+    out: dict[str, list[str] | None] = {}
+    depth, start, items = 0, 0, []
+    for i, ch in enumerate(text + ","):
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        elif ch == "," and depth == 0:
+            items.append(text[start:i].strip())
+            start = i + 1
+    party_cols = source.dv.store.tables["activityparties"].columns
+    for item in filter(None, items):
+        name, _, rest = item.partition("(")
+        if PARTY_NAV.get(name) != source.entity_set:
+            raise bad_request(
+                f"Could not find a property named '{name}' on type "
+                f"'Microsoft.Dynamics.CRM.{source.definition.logical}'."
+            )
+        select = None
+        if rest:
+            inner = rest.rstrip(")")
+            for opt in inner.split(";"):
+                key, _, value = opt.partition("=")
+                if key.strip() != "$select":
+                    raise bad_request(f"Unsupported option '{key}' inside $expand.")
+                select = parse_select(value, party_cols, "activityparty")
+        out[name] = select
+    return out
+
+
+def represent(
+    dv: Dataverse,
+    definition: TableDef,
+    row: Row,
+    select: list[str] | None,
+    *,
+    annotations: bool = False,
+    expand: dict[str, list[str] | None] | None = None,
+    columns: list[str] | None = None,
+) -> dict[str, object]:
+    out: dict[str, object] = {"@odata.etag": f'W/"{row["versionnumber"]}"'}
+    names = select if select is not None else (columns or list(definition.columns))
+    for name in names:
+        out[name] = row.get(name)
+        if annotations and name.endswith("_value") and row.get(name) is not None:
+            note = row.get(name + LOOKUP_NOTE)
+            if note:
+                out[name + LOOKUP_NOTE] = note
+    out[definition.primary_key] = row.get(definition.primary_key)
+    parties = dv.store.tables["activityparties"]
+    for nav, nav_select in (expand or {}).items():
+        key = row.get(definition.primary_key)
+        out[nav] = [
+            represent(dv, parties.definition, parties.rows[pid], nav_select)
+            for pid in dv.party_ids(str(key))
+        ]
+    return out
+
+
+class DeltaTokens:
+    """Issues change-tracking tokens (`<version>!<MM/dd/yyyy HH:mm:ss>`) and checks their age."""
+
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self.clock = clock
+        self.ttl: float | None = None
+        self.issued: dict[str, float] = {}
+
+    def issue(self, version: int) -> str:
+        stamp = datetime.fromtimestamp(self.clock(), UTC).strftime("%m/%d/%Y %H:%M:%S")
+        token = f"{version}!{stamp}"
+        self.issued.setdefault(token, time.monotonic())
+        return token
+
+    def check(self, token: str, current_version: int) -> int:
+        head, sep, stamp = token.partition("!")
+        if not sep or not head.isdigit() or int(head) > current_version:
+            raise bad_request(f"The delta token '{token}' is not valid.", errors.QUERY_INVALID)
+        issued = self.issued.get(token)
+        if self.ttl is not None:
+            if issued is not None:
+                age = time.monotonic() - issued
+            else:
+                try:
+                    made = datetime.strptime(stamp, "%m/%d/%Y %H:%M:%S").replace(tzinfo=UTC)
+                except ValueError:
+                    raise bad_request(f"The delta token '{token}' is not valid.") from None
+                age = self.clock() - made.timestamp()
+            if age > self.ttl:
+                raise ApiError(
+                    400, errors.DELTA_EXPIRED,
+                    "Version stamp associated with the client has expired. "
+                    "Please perform a full sync.",
+                )
+        return int(head)
+
+
+class _SortKey:
+    """Orders mixed values (None first, strings case-insensitively) with per-column direction."""
+
+    __slots__ = ("desc", "values")
+
+    def __init__(self, values: tuple[object, ...], desc: tuple[bool, ...]) -> None:
+        self.values = values
+        self.desc = desc
+
+    def __lt__(self, other: _SortKey) -> bool:
+        for a, b, d in zip(self.values, other.values, self.desc, strict=True):
+            if a == b:
+                continue
+            if a is None or b is None:
+                less = a is None
+            else:
+                try:
+                    less = a < b  # type: ignore[operator]
+                except TypeError:
+                    less = str(a) < str(b)
+            return less != d
+        return False
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _SortKey) and self.values == other.values
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+def _norm(value: object) -> object:
+    return value.lower() if isinstance(value, str) else value
+
+
+class Collection:
+    """One GET over a collection, producing a JSON page."""
+
+    def __init__(self, dv: Dataverse, tokens: DeltaTokens, api_url: str, entity_set: str) -> None:
+        self.dv = dv
+        self.tokens = tokens
+        self.api_url = api_url
+        self.source = Source(dv, entity_set)
+
+    def run(self, req: ApiRequest) -> tuple[dict[str, object], dict[str, str]]:
+        for key, _ in req.query:
+            if key.startswith("$") and key not in _KNOWN_OPTIONS:
+                raise bad_request(f"The query parameter {key} is not supported.")
+        if req.option("$skip") is not None:
+            raise bad_request("The query parameter $skip is not supported.")
+        prefer = req.prefer()
+        applied: list[str] = []
+        page_size = MAX_PAGE
+        if "odata.maxpagesize" in prefer:
+            try:
+                page_size = max(1, min(MAX_PAGE, int(prefer["odata.maxpagesize"])))
+            except ValueError:
+                raise bad_request("odata.maxpagesize must be an integer.") from None
+            applied.append(f"odata.maxpagesize={page_size}")
+        delta = req.option("$deltatoken")
+        tracking = "odata.track-changes" in prefer or delta is not None
+        if tracking:
+            for name in _TRACKING_REFUSED:
+                if req.option(name) is not None:
+                    raise bad_request(
+                        f'The "{name}" query parameter isn\'t supported when Change Tracking '
+                        "is enabled."
+                    )
+            if self.source.entity_set == POINTER_DEF.entity_set:
+                raise bad_request("Change tracking is not enabled for activitypointer.")
+            applied.insert(0, "odata.track-changes")
+        definition = self.source.definition
+        select = parse_select(req.option("$select"), self.source.columns, definition.logical)
+        annotations = "odata.include-annotations" in prefer
+        headers = {"Preference-Applied": ",".join(applied)} if applied else {}
+        with self.dv.store.lock:
+            if delta is not None:
+                return self._delta(req, delta, select, page_size, annotations), headers
+            return self._page(req, select, page_size, tracking, annotations), headers
+
+    def _context(self, select: list[str] | None, suffix: str = "") -> str:
+        cols = f"({','.join(select)})" if select else ""
+        return f"{self.api_url}/$metadata#{self.source.entity_set}{cols}{suffix}"
+
+    def _link(self, req: ApiRequest, **extra: str) -> str:
+        keep = [(k, v) for k, v in req.query if k not in ("$skiptoken", "$deltatoken")]
+        keep += list(extra.items())
+        query = "&".join(f"{k}={quote(v, safe=',()=$@')}" for k, v in keep)
+        return f"{self.api_url}/{self.source.entity_set}?{query}"
+
+    def _page(
+        self, req: ApiRequest, select: list[str] | None, page_size: int, tracking: bool,
+        annotations: bool,
+    ) -> dict[str, object]:
+        src = self.source
+        definition = src.definition
+        pk = definition.primary_key
+        filt = req.option("$filter")
+        pred = compile_filter(filt, src.columns, definition.logical) if filt else None
+        expand = parse_expand(req.option("$expand"), src)
+        order = self._orderby(req.option("$orderby"))
+        skip = req.option("$skiptoken")
+        state = decode_token(skip) if skip else {}
+        top_text = req.option("$top")
+        remaining: int | None = state.get("r")
+        if top_text is not None and "odata.maxpagesize" not in req.prefer():
+            try:
+                top = int(top_text)
+                if top < 0:
+                    raise ValueError
+            except ValueError:
+                raise bad_request(f"Invalid value '{top_text}' for $top.") from None
+            if not skip:
+                remaining = top
+        limit = page_size if remaining is None else min(page_size, remaining)
+        since = state.get("t", self.dv.store.version) if tracking else None
+
+        rows: list[Row] = []
+        more = False
+        if order:
+            matched = [r for r in src.iter_from(None) if pred is None or pred(r)]
+            desc = (*tuple(d for _, d in order), False)
+            keyed = sorted(
+                matched,
+                key=lambda r: _SortKey(
+                    (*tuple(_norm(r.get(c)) for c, _ in order), r[pk]), desc
+                ),
+            )
+            if "o" in state:
+                last = _SortKey(tuple(state["o"]), desc)
+                keyed = [r for r in keyed if last < _SortKey(
+                    (*tuple(_norm(r.get(c)) for c, _ in order), r[pk]), desc)]
+            rows = keyed[:limit]
+            more = len(keyed) > limit
+        else:
+            for row in src.iter_from(state.get("k")):
+                if pred is None or pred(row):
+                    if len(rows) == limit:
+                        more = True
+                        break
+                    rows.append(row)
+        out: dict[str, object] = {"@odata.context": self._context(select)}
+        if req.option("$count") == "true":
+            total = sum(1 for r in src.iter_from(None) if pred is None or pred(r))
+            out["@odata.count"] = min(total, COUNT_LIMIT)
+            if total > COUNT_LIMIT:
+                out["@Microsoft.Dynamics.CRM.totalrecordcountlimitexceeded"] = True
+        out["value"] = [
+            represent(self.dv, definition, r, select, annotations=annotations, expand=expand,
+                      columns=src.columns)
+            for r in rows
+        ]
+        if remaining is not None:
+            remaining -= len(rows)
+            more = more and remaining > 0
+        if more and rows:
+            nxt: dict[str, Any] = {"k": rows[-1][pk]}
+            if order:
+                last_row = rows[-1]
+                nxt["o"] = [_norm(last_row.get(c)) for c, _ in order] + [last_row[pk]]
+            if remaining is not None:
+                nxt["r"] = remaining
+            if since is not None:
+                nxt["t"] = since
+            out["@odata.nextLink"] = self._link(req, **{"$skiptoken": encode_token(nxt)})
+        elif tracking:
+            assert since is not None
+            out["@odata.deltaLink"] = self._link(req, **{"$deltatoken": self.tokens.issue(since)})
+        return out
+
+    def _orderby(self, text: str | None) -> list[tuple[str, bool]]:
+        if not text:
+            return []
+        out = []
+        for part in text.split(","):
+            bits = part.split()
+            if not bits or len(bits) > 2 or (len(bits) == 2 and bits[1] not in ("asc", "desc")):
+                raise bad_request(f"Invalid $orderby expression '{text}'.")
+            if bits[0] not in self.source.columns:
+                raise bad_request(
+                    f"Could not find a property named '{bits[0]}' on type "
+                    f"'Microsoft.Dynamics.CRM.{self.source.definition.logical}'."
+                )
+            out.append((bits[0], len(bits) == 2 and bits[1] == "desc"))
+        return out
+
+    def _delta(
+        self, req: ApiRequest, token: str, select: list[str] | None, page_size: int,
+        annotations: bool,
+    ) -> dict[str, object]:
+        table = self.dv.store.tables[self.source.entity_set]
+        since = self.tokens.check(unquote(token), self.dv.store.version)
+        skip = req.option("$skiptoken")
+        state = decode_token(skip) if skip else {}
+        upto = int(state.get("u", self.dv.store.version))
+        phase = state.get("p", "c")
+        cursor = int(state.get("v", since))
+        items: list[dict[str, object]] = []
+        last_version = cursor
+        if phase == "c":
+            for row in table.changes_since(cursor, upto):
+                if len(items) == page_size:
+                    break
+                items.append(represent(self.dv, table.definition, row, select,
+                                       annotations=annotations, columns=table.columns))
+                last_version = int(row["versionnumber"])  # type: ignore[arg-type]
+            else:
+                phase, last_version = "d", since
+        more = False
+        if phase == "d" and len(items) < page_size:
+            for version, row_id in table.deletions_since(last_version, upto):
+                if len(items) == page_size:
+                    more = True
+                    break
+                items.append({
+                    "@odata.context": f"{self.api_url}/$metadata#{table.definition.entity_set}"
+                    "/$deletedEntity",
+                    "id": row_id,
+                    "reason": "deleted",
+                })
+                last_version = version
+        elif phase == "c" or len(items) == page_size:
+            more = True
+        out: dict[str, object] = {"@odata.context": self._context(select, "/$delta")}
+        out["value"] = items
+        if more:
+            nxt = {"u": upto, "p": phase, "v": last_version}
+            out["@odata.nextLink"] = self._link(
+                req, **{"$deltatoken": token, "$skiptoken": encode_token(nxt)}
+            )
+        else:
+            out["@odata.deltaLink"] = self._link(req, **{"$deltatoken": self.tokens.issue(upto)})
+        return out
