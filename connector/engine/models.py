@@ -180,3 +180,41 @@ class CancelCrmActivity:
 
 
 Effect = PlanActivity | CancelPendingActivity | CancelCrmActivity
+
+
+# Message targets shared by the pipeline, the CLI and the sync layer.
+
+
+@dataclass(frozen=True, slots=True)
+class ActivityResult:
+    """A CRM activity this tool created was completed or canceled at `at`."""
+
+    activity_id: str
+    outcome: ActivityOutcome
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectRequest:
+    sequence_id: str
+    record_ids: tuple[str, ...] | list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class DisconnectRequest:
+    record_ids: tuple[str, ...] | list[str]
+    reason: EndReason = EndReason.USER_DISCONNECTED
+    message: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RecordOutcome:
+    """What happened to one record of a bulk Connect or Disconnect."""
+
+    record_id: str
+    status: str  # connected | disconnected | skipped
+    reason: str = ""  # why it was skipped, phrased for the user
+
+    @property
+    def ok(self) -> bool:
+        return self.status != "skipped"

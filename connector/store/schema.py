@@ -5,6 +5,10 @@ Times are stored as timezone-aware UTC datetimes. Ids are lower-case GUID string
 
 from __future__ import annotations
 
+from datetime import UTC as _UTC
+from datetime import datetime
+from typing import Any
+
 from sqlalchemy import (
     JSON,
     Boolean,
@@ -19,6 +23,33 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC in and out, on every backend.
+
+    SQLite has no time zone type, so values are stored as naive UTC there and made aware again
+    on the way out; PostgreSQL keeps `timestamptz`.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: pass timezone-aware times")
+        if value.tzinfo is not _UTC:
+            value = value.astimezone(_UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=_UTC) if value.tzinfo is None else value.astimezone(_UTC)
 
 metadata = MetaData(
     naming_convention={
@@ -30,7 +61,7 @@ metadata = MetaData(
 )
 
 ID = String(36)
-UTC = DateTime(timezone=True)
+UTC = UtcDateTime()
 
 sequences = Table(
     "sequences",
@@ -136,7 +167,8 @@ outbox = Table(
     Column("template", String(200), nullable=True),
     Column("owner_id", ID, nullable=True),
     Column("due_at", UTC, nullable=False),
-    # pending -> pushed (exists in the CRM) | cancelled (never pushed) | failed (permanent error)
+    # pending -> pushed (exists in the CRM) | cancelled (never pushed) | failed (permanent error);
+    # pushed -> to_cancel when a disconnect asks the sync to cancel the open CRM activity.
     Column("status", String(16), nullable=False),
     # For pushed rows: open | completed | canceled, as last seen in the CRM.
     Column("crm_state", String(16), nullable=True),
@@ -146,6 +178,7 @@ outbox = Table(
     Column("error", Text, nullable=True),
     Index("ix_outbox_status", "status", "activity_type"),
     Index("ix_outbox_connection", "connection_id"),
+    Index("ix_outbox_record", "record_id"),  # revision 0002: a record's activities
 )
 
 # Small key/value state: delta links per table, schema facts, run counters.

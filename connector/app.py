@@ -1,0 +1,116 @@
+"""The application: the store, the pipeline and its plugins. The CLI and sync go through it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from connector.config import Settings
+from connector.errors import InvalidInput, SeqsyncError, StateError
+from connector.pipeline import operations, rules
+from connector.pipeline.context import Message, PluginStep
+from connector.pipeline.loading import as_steps, load_user_plugins
+from connector.pipeline.pipeline import Pipeline
+from connector.pipeline.results import StepDueResult
+from connector.plugins.business_hours import BusinessHours
+from connector.store import connections as conn_store
+from connector.store.db import Store, open_store
+
+
+class App:
+    """One opened state database with its pipeline. Use as a context manager or call close()."""
+
+    def __init__(self, settings: Settings, store: Store, pipeline: Pipeline,
+                 now: datetime | None = None) -> None:
+        self.settings = settings
+        self.store = store
+        self.pipeline = pipeline
+        self._now = now
+
+    def now(self) -> datetime:
+        """The clock: the `now` given to open_app (tests, --now), else the wall clock."""
+        return self._now or datetime.now(UTC)
+
+    def execute(
+        self,
+        message: Message | str,
+        target: Any,
+        *,
+        now: datetime | None = None,
+        table: str | None = None,
+        user: str | None = None,
+        correlation_id: str | None = None,
+    ) -> Any:
+        """Run one message as one transaction; returns the message's result object."""
+        when = now or self.now()
+        if when.tzinfo is None:
+            raise InvalidInput(f"now={when.isoformat()} has no time zone")
+        return self.pipeline.execute(
+            message, target, now=when, table=table, user=user, correlation_id=correlation_id
+        )
+
+    def close(self) -> None:
+        self.store.close()
+
+    def __enter__(self) -> App:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _sqlite_dir(url: str) -> None:
+    # A SQLite file in a directory that does not exist yet: create the directory.
+    if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
+        folder = Path(url.removeprefix("sqlite:///")).parent
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StateError(
+                f"[state] url: cannot create the folder {str(folder)!r}: {exc.strerror}"
+            ) from None
+
+
+def _plugin_steps(settings: Settings) -> list[PluginStep]:
+    steps = list(rules.BUILT_IN)
+    if settings.plugins.business_hours.enabled:
+        steps += as_steps(BusinessHours, settings, "[plugins.business_hours]")
+    return steps + load_user_plugins(settings)
+
+
+def open_app(settings: Settings, *, now: datetime | None = None) -> App:
+    """Open (and migrate) the state database, and build the pipeline with every plugin.
+
+    Configuration mistakes (plugins, [state] url) are refused before the database is touched,
+    with the config file's name in front of the message.
+    """
+    try:
+        steps = _plugin_steps(settings)
+        _sqlite_dir(settings.state.url)
+        store = open_store(settings.state.url)
+    except SeqsyncError as exc:
+        text = str(exc)
+        if text.startswith("[") and settings.source != "defaults":
+            raise type(exc)(f"{settings.source}: {text}") from None
+        raise
+    pipeline = Pipeline(store, settings)
+    operations.install(pipeline)
+    pipeline.register(*steps)
+    return App(settings, store, pipeline, now)
+
+
+def plan_due_batches(
+    app: App, now: datetime, batch_size: int = 5000
+) -> Iterator[StepDueResult]:
+    """Plan every due step: reads due connections page by page (keyset on id, active
+    sequences only) and runs one StepDue message, one transaction, per page."""
+    after = ""
+    while True:
+        with app.store.begin() as db:
+            page = conn_store.due_page(db, now, after, batch_size)
+        if not page:
+            return
+        after = page[-1].id
+        yield app.execute(Message.STEP_DUE, page, now=now)

@@ -1,0 +1,71 @@
+"""How commands print: Rich tables on a terminal, plain tables in a pipe, JSON with --json.
+
+Commands build one JSON-able value and, for people, a table or a few lines; `Output.emit`
+picks. The lead's sync and mock-server commands use the same helpers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from enum import Enum
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+
+def jsonable(value: Any) -> Any:
+    """Dataclasses, enums, datetimes and mappings as plain JSON values."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [jsonable(v) for v in value]
+    return value
+
+
+def when(value: datetime | None) -> str:
+    """A time for people: UTC, minutes precision."""
+    return value.strftime("%Y-%m-%d %H:%M UTC") if value else "-"
+
+
+class Output:
+    def __init__(self, json_mode: bool = False) -> None:
+        self.json_mode = json_mode
+        terminal = sys.stdout.isatty()
+        # In a pipe, no colours and a wide page, so ids are never wrapped.
+        self.console = Console(
+            highlight=False, soft_wrap=not terminal, width=None if terminal else 200
+        )
+
+    def table(
+        self, columns: Sequence[str], rows: Iterable[Sequence[Any]], title: str | None = None
+    ) -> Table:
+        table = Table(title=title, title_justify="left", show_lines=False)
+        for column in columns:
+            table.add_column(column, overflow="fold")
+        for row in rows:
+            table.add_row(*("-" if cell is None or cell == "" else str(cell) for cell in row))
+        return table
+
+    def emit(self, data: Any, *human: Table | str) -> None:
+        """Print `data` as JSON in --json mode, otherwise the tables and lines in `human`."""
+        if self.json_mode:
+            print(json.dumps(jsonable(data), indent=2, ensure_ascii=False))
+            return
+        for part in human:
+            self.console.print(part)
+
+    def note(self, text: str) -> None:
+        """A line for people only (never mixed into JSON output)."""
+        if not self.json_mode:
+            self.console.print(text)

@@ -1,0 +1,323 @@
+"""The core operation of every message: the store writes between PreOperation and PostOperation.
+
+Rules live in plugins (`rules.py`); these functions only carry out what the engine decides,
+in a constant number of statements per batch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime
+
+from sqlalchemy import Connection
+from sqlalchemy.exc import IntegrityError
+
+from connector.engine import connections as engine_connections
+from connector.engine import progression
+from connector.engine.models import (
+    ActivityResult,
+    CancelPendingActivity,
+    ConnectRequest,
+    DisconnectRequest,
+    EndReason,
+    HistoryEvent,
+    PlanActivity,
+    Record,
+    RecordOutcome,
+    Sequence,
+    SequenceStatus,
+    Step,
+)
+from connector.engine.models import Connection as Conn
+from connector.engine.sequences import new_id
+from connector.errors import InvalidInput, NotFound, RuleViolation
+from connector.pipeline.context import Context, Message
+from connector.pipeline.pipeline import Operation, Pipeline
+from connector.pipeline.results import (
+    ActivityCompletedResult,
+    BulkResult,
+    RecordChangedResult,
+    RecordDeletedResult,
+    SequenceDeleted,
+    StepDueResult,
+)
+from connector.store import connections as conn_store
+from connector.store import outbox as outbox_store
+from connector.store import records as record_store
+from connector.store import sequences as seq_store
+from connector.store.chunks import unique
+
+CONNECT_REFUSED = "connect.refused"  # shared variable: record id -> reason (from the rules)
+DUE_ADJUSTERS = "due_adjusters"  # shared variable: list of progression.DueAdjuster
+
+
+def _write(
+    db: Connection,
+    transitions: list[tuple[Conn, progression.Transition]],
+    seqs: dict[str, Sequence],
+    now: datetime,
+    owners: dict[str, tuple[str, str | None]] | None = None,
+) -> None:
+    """Carry out engine transitions: outbox, connection rows, history. One batch of statements.
+
+    `owners` (record id -> table, owner id) saves a query when the caller has it already.
+    """
+    planned: list[PlanActivity] = []
+    cancel: list[str] = []
+    changed: list[Conn] = []
+    ended: list[str] = []
+    events: list[HistoryEvent] = []
+    for before, tr in transitions:
+        for effect in tr.effects:
+            if isinstance(effect, PlanActivity):
+                planned.append(effect)
+            elif isinstance(effect, CancelPendingActivity):
+                cancel.append(effect.activity_id)
+        events.extend(tr.events)
+        if tr.connection is None:
+            ended.append(before.id)
+        elif tr.connection != before:
+            changed.append(tr.connection)
+    if planned:
+        if owners is None:
+            owners = record_store.owners(db, (p.record_id for p in planned))
+        outbox_store.insert_planned(db, planned, owners, now)
+    outbox_store.cancel_pending(db, cancel)
+    conn_store.update_connections(db, changed)
+    conn_store.delete_connections(db, ended)
+    outbox_store.cancel_for_connections(db, ended, cancel_open_in_crm=False)
+    conn_store.insert_history(db, events, seqs)
+
+
+# Sequences -----------------------------------------------------------------------------------
+
+
+def _own_step_ids(db: Connection, seq: Sequence) -> Sequence:
+    """Give fresh ids to steps whose ids another sequence uses (a copied file, say)."""
+    taken = seq_store.foreign_step_ids(db, seq)
+    if not taken:
+        return seq
+    return replace(seq, steps=tuple(
+        replace(s, id=new_id()) if s.id in taken else s for s in seq.steps
+    ))
+
+
+def _sequence_pre_image(ctx: Context) -> Sequence:
+    ref = ctx.target.id if isinstance(ctx.target, Sequence) else str(ctx.target)
+    seq = seq_store.load_sequence(ctx.connection, ref)
+    if seq is None:
+        raise NotFound(f"no sequence with id {ref!r}")
+    return seq
+
+
+def _create(ctx: Context) -> None:
+    target: Sequence = ctx.target
+    seq = replace(
+        target, id=target.id or new_id(), status=SequenceStatus.INACTIVE,
+        owner=target.owner or ctx.user, created_on=ctx.now, modified_on=ctx.now,
+    )
+    seq = _own_step_ids(ctx.connection, seq)
+    seq_store.insert_sequence(ctx.connection, seq)
+    ctx.post_image = ctx.result = seq
+
+
+def _update(ctx: Context) -> None:
+    before: Sequence = ctx.pre_image
+    target: Sequence = ctx.target
+    seq = replace(
+        target, status=before.status, created_on=before.created_on, modified_on=ctx.now,
+        owner=target.owner or before.owner,
+    )
+    db = ctx.connection
+    seq = _own_step_ids(db, seq)
+    seq_store.update_sequence(db, seq)
+    kept = {s.id for s in seq.steps}
+    if any(s.id not in kept for s in before.steps):
+        moved = [
+            (c, progression.move_off_removed_step(c, before, seq, ctx.now))
+            for c in conn_store.of_sequence(db, seq.id)
+            if c.step_id not in kept
+        ]
+        _write(db, moved, {seq.id: before}, ctx.now)
+    ctx.post_image = ctx.result = seq
+
+
+def _set_status(status: SequenceStatus) -> Operation:
+    def run(ctx: Context) -> None:
+        seq = replace(ctx.pre_image, status=status, modified_on=ctx.now)
+        seq_store.update_sequence(ctx.connection, seq)
+        ctx.post_image = ctx.result = seq
+
+    return Operation(run, _sequence_pre_image)
+
+
+def _delete(ctx: Context) -> None:
+    seq: Sequence = ctx.pre_image
+    seq_store.delete_sequence(ctx.connection, seq.id)
+    disconnected = ctx.shared_variables.get("delete.disconnected", 0)
+    ctx.result = SequenceDeleted(seq, disconnected)
+
+
+# Connections ---------------------------------------------------------------------------------
+
+
+def _connect_pre_image(ctx: Context) -> Sequence:
+    request: ConnectRequest = ctx.target
+    seq = seq_store.load_sequence(ctx.connection, request.sequence_id)
+    if seq is None:
+        raise NotFound(f"no sequence with id {request.sequence_id!r}")
+    return seq
+
+
+def _connect(ctx: Context) -> None:
+    request: ConnectRequest = ctx.target
+    seq: Sequence = ctx.pre_image
+    refused: dict[str, str] = ctx.shared_variables.get(CONNECT_REFUSED, {})
+    result = BulkResult()
+    new: list[Conn] = []
+    events: list[HistoryEvent] = []
+    for record_id in unique(request.record_ids):
+        if record_id in refused:
+            result.outcomes.append(RecordOutcome(record_id, "skipped", refused[record_id]))
+            continue
+        conn, event = engine_connections.start(seq, record_id, ctx.now)
+        new.append(conn)
+        events.append(event)
+        result.outcomes.append(RecordOutcome(record_id, "connected"))
+    try:
+        conn_store.insert_connections(ctx.connection, new)
+    except IntegrityError:
+        # The database's own one-connection-per-record constraint (or a missing record).
+        raise RuleViolation(
+            "connect refused by the database: a record is already connected or unknown"
+        ) from None
+    conn_store.insert_history(ctx.connection, events, {seq.id: seq})
+    ctx.result = result
+
+
+def _disconnect(ctx: Context) -> None:
+    request: DisconnectRequest = ctx.target
+    reason = EndReason(request.reason)
+    db = ctx.connection
+    ids = unique(request.record_ids)
+    current = conn_store.current_by_record(db, ids)
+    seqs = seq_store.load_sequences(db, {c.sequence_id for c in current.values()})
+    result = BulkResult()
+    events: list[HistoryEvent] = []
+    for record_id in ids:
+        conn = current.get(record_id)
+        if conn is None:
+            result.outcomes.append(
+                RecordOutcome(record_id, "skipped", f"record {record_id} is not connected")
+            )
+            continue
+        events.append(engine_connections.end(conn, reason, ctx.now, request.message))
+        result.outcomes.append(RecordOutcome(record_id, "disconnected"))
+    ended = [current[e.record_id].id for e in events]
+    conn_store.insert_history(db, events, seqs)
+    conn_store.delete_connections(db, ended)
+    cancel_open = (
+        ctx.settings.sync.cancel_open_activities_on_disconnect and reason is not EndReason.COMPLETED
+    )
+    result.cancelled, result.to_cancel = outbox_store.cancel_for_connections(
+        db, ended, cancel_open_in_crm=cancel_open
+    )
+    ctx.result = result
+
+
+def _step_due(ctx: Context) -> None:
+    db = ctx.connection
+    wanted: list[Conn] = list(ctx.target)
+    # Re-read: the target says which connections; the database says where they are now.
+    fresh, owners = conn_store.by_ids_with_owner(db, (c.id for c in wanted))
+    seqs = seq_store.load_sequences(db, {c.sequence_id for c in fresh.values()})
+    adjusters: list[progression.DueAdjuster] = ctx.shared_variables.get(DUE_ADJUSTERS, [])
+
+    def adjust(step: Step, due: datetime) -> datetime:
+        for adjuster in adjusters:
+            due = adjuster(step, due)
+        return due
+
+    result = StepDueResult(connections=len(wanted))
+    transitions: list[tuple[Conn, progression.Transition]] = []
+    for conn in fresh.values():
+        seq = seqs.get(conn.sequence_id)
+        if seq is None or not seq.is_active or conn.due_at is None or conn.due_at > ctx.now:
+            result.skipped += 1
+            continue
+        tr = progression.plan_due(conn, seq, ctx.now, adjust if adjusters else None)
+        transitions.append((conn, tr))
+        result.planned += sum(isinstance(e, PlanActivity) for e in tr.effects)
+        result.waits_completed += sum(
+            1 for e in tr.events if e.event == "step_completed"
+        )
+        if tr.ended is EndReason.COMPLETED:
+            result.completed += 1
+        result.deferred += tr.deferred
+    result.skipped += len(wanted) - len(fresh)
+    _write(db, transitions, seqs, ctx.now, owners)
+    ctx.result = result
+
+
+def _activity_completed(ctx: Context) -> None:
+    db = ctx.connection
+    results: list[ActivityResult] = list(ctx.target)
+    ours = outbox_store.open_rows(db, (r.activity_id for r in results))
+    fresh = [r for r in {r.activity_id: r for r in results}.values() if r.activity_id in ours]
+    outcome = ActivityCompletedResult(ignored=len(results) - len(fresh))
+    outbox_store.record_outcomes(db, fresh)
+    waiting = conn_store.by_activity(db, (r.activity_id for r in fresh))
+    seqs = seq_store.load_sequences(db, {c.sequence_id for c in waiting.values()})
+    transitions: list[tuple[Conn, progression.Transition]] = []
+    for r in fresh:
+        conn = waiting.get(r.activity_id)
+        if conn is None or conn.sequence_id not in seqs:
+            outcome.ignored += 1
+            continue
+        tr = progression.advance_on_outcome(conn, seqs[conn.sequence_id], r)
+        if not tr.changed:
+            outcome.ignored += 1
+            continue
+        transitions.append((conn, tr))
+        if tr.connection is None:
+            outcome.completed += 1
+        else:
+            outcome.advanced += 1
+    _write(db, transitions, seqs, ctx.now)
+    ctx.result = outcome
+
+
+# CRM rows ------------------------------------------------------------------------------------
+
+
+def _record_changed(ctx: Context) -> None:
+    batch: list[Record] = list(ctx.target)
+    for record in batch:
+        if ctx.table and record.table != ctx.table:
+            raise InvalidInput(
+                f"record {record.id} is a {record.table!r} row in a {ctx.table!r} batch"
+            )
+    inserted, updated = record_store.upsert_records(ctx.connection, batch, ctx.now)
+    ctx.post_image = batch
+    ctx.result = RecordChangedResult(inserted=inserted, updated=updated)
+
+
+def _record_deleted(ctx: Context) -> None:
+    known = record_store.mark_deleted(ctx.connection, [str(i) for i in ctx.target], ctx.now)
+    ctx.post_image = known
+    ctx.result = RecordDeletedResult(deleted=len(known))
+
+
+def install(pipeline: Pipeline) -> None:
+    """Give every message its core operation."""
+    pipeline.set_operation(Message.CREATE, Operation(_create))
+    pipeline.set_operation(Message.UPDATE, Operation(_update, _sequence_pre_image))
+    pipeline.set_operation(Message.DELETE, Operation(_delete, _sequence_pre_image))
+    pipeline.set_operation(Message.ACTIVATE, _set_status(SequenceStatus.ACTIVE))
+    pipeline.set_operation(Message.DEACTIVATE, _set_status(SequenceStatus.INACTIVE))
+    pipeline.set_operation(Message.CONNECT, Operation(_connect, _connect_pre_image))
+    pipeline.set_operation(Message.DISCONNECT, Operation(_disconnect))
+    pipeline.set_operation(Message.STEP_DUE, Operation(_step_due))
+    pipeline.set_operation(Message.ACTIVITY_COMPLETED, Operation(_activity_completed))
+    pipeline.set_operation(Message.RECORD_CHANGED, Operation(_record_changed))
+    pipeline.set_operation(Message.RECORD_DELETED, Operation(_record_deleted))

@@ -1,0 +1,1 @@
+"""Plugins that ship with seqsync (examples of the plugin API)."""

@@ -1,0 +1,146 @@
+"""Current connections, their append-only history, and the due-step scan."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+
+from sqlalchemy import Connection, Row, bindparam, delete, insert, select, update
+
+from connector.engine.models import Connection as Conn
+from connector.engine.models import ConnectionState, HistoryEvent, Sequence, SequenceStatus
+from connector.store.chunks import chunks, unique
+from connector.store.schema import connection_history, connections, records, sequences
+
+
+def conn_from_row(row: Row) -> Conn:
+    return Conn(
+        id=row.id, record_id=row.record_id, sequence_id=row.sequence_id, step_id=row.step_id,
+        state=ConnectionState(row.state), due_at=row.due_at, connected_on=row.connected_on,
+        step_started_on=row.step_started_on, activity_id=row.activity_id, attempt=row.attempt,
+    )
+
+
+def _values(conn: Conn) -> dict[str, object]:
+    return {
+        "sequence_id": conn.sequence_id, "step_id": conn.step_id, "state": conn.state.value,
+        "due_at": conn.due_at, "activity_id": conn.activity_id, "attempt": conn.attempt,
+        "connected_on": conn.connected_on, "step_started_on": conn.step_started_on,
+    }
+
+
+def _select_in(db: Connection, column: str, values: Iterable[str]) -> list[Conn]:
+    found: list[Conn] = []
+    for batch in chunks(unique(v for v in values if v)):
+        query = select(connections).where(connections.c[column].in_(batch))
+        found.extend(conn_from_row(row) for row in db.execute(query))
+    return found
+
+
+def current_by_record(db: Connection, record_ids: Iterable[str]) -> dict[str, Conn]:
+    return {c.record_id: c for c in _select_in(db, "record_id", record_ids)}
+
+
+def by_ids_with_owner(
+    db: Connection, ids: Iterable[str]
+) -> tuple[dict[str, Conn], dict[str, tuple[str, str | None]]]:
+    """Connections by id, plus record id -> (table, owner id) for their records: one query."""
+    found: dict[str, Conn] = {}
+    owners: dict[str, tuple[str, str | None]] = {}
+    for batch in chunks(unique(ids)):
+        query = (
+            select(connections, records.c.table.label("record_table"),
+                   records.c.owner_id.label("record_owner"))
+            .join(records, records.c.id == connections.c.record_id)
+            .where(connections.c.id.in_(batch))
+        )
+        for row in db.execute(query):
+            found[row.id] = conn_from_row(row)
+            owners[row.record_id] = (row.record_table, row.record_owner)
+    return found, owners
+
+
+def by_activity(db: Connection, activity_ids: Iterable[str]) -> dict[str, Conn]:
+    return {c.activity_id: c for c in _select_in(db, "activity_id", activity_ids) if c.activity_id}
+
+
+def of_sequence(db: Connection, sequence_id: str) -> list[Conn]:
+    query = (
+        select(connections).where(connections.c.sequence_id == sequence_id)
+        .order_by(connections.c.connected_on, connections.c.record_id)
+    )
+    return [conn_from_row(row) for row in db.execute(query)]
+
+
+def insert_connections(db: Connection, conns: list[Conn]) -> None:
+    if conns:
+        db.execute(insert(connections), [
+            {"id": c.id, "record_id": c.record_id, **_values(c)} for c in conns
+        ])
+
+
+def update_connections(db: Connection, conns: list[Conn]) -> None:
+    """Write where each connection is now (its record, sequence and start never change)."""
+    if conns:
+        db.execute(
+            update(connections).where(connections.c.id == bindparam("b_id")),
+            [
+                {"b_id": c.id, "step_id": c.step_id, "state": c.state.value, "due_at": c.due_at,
+                 "activity_id": c.activity_id, "attempt": c.attempt,
+                 "step_started_on": c.step_started_on}
+                for c in conns
+            ],
+        )
+
+
+def delete_connections(db: Connection, ids: Iterable[str]) -> None:
+    for batch in chunks(unique(ids)):
+        db.execute(delete(connections).where(connections.c.id.in_(batch)))
+
+
+def insert_history(
+    db: Connection, events: list[HistoryEvent], seqs: Mapping[str, Sequence]
+) -> None:
+    """Append history lines, with the sequence and step names as they are now."""
+    if not events:
+        return
+    step_names = {s.id: s.name or s.type.value for seq in seqs.values() for s in seq.steps}
+    db.execute(insert(connection_history), [
+        {
+            "connection_id": e.connection_id, "record_id": e.record_id,
+            "sequence_id": e.sequence_id,
+            "sequence_name": seqs[e.sequence_id].name if e.sequence_id in seqs else "",
+            "event": e.event, "step_id": e.step_id,
+            "step_name": step_names.get(e.step_id or ""), "at": e.at,
+            "reason": e.reason.value if e.reason else None, "message": e.message,
+        }
+        for e in events
+    ])
+
+
+def history_of_record(db: Connection, record_id: str) -> list[Row]:
+    query = (
+        select(connection_history).where(connection_history.c.record_id == record_id)
+        .order_by(connection_history.c.id)
+    )
+    return list(db.execute(query))
+
+
+def due_page(db: Connection, now: datetime, after_id: str, limit: int) -> list[Conn]:
+    """Scheduled connections of active sequences due at `now`, in id order after `after_id`.
+
+    Keyset pagination on the primary key keeps every page cheap however far the scan has got.
+    """
+    query = (
+        select(connections)
+        .join(sequences, sequences.c.id == connections.c.sequence_id)
+        .where(
+            connections.c.id > after_id,
+            connections.c.state == ConnectionState.SCHEDULED.value,
+            connections.c.due_at <= now,
+            sequences.c.status == SequenceStatus.ACTIVE.value,
+        )
+        .order_by(connections.c.id)
+        .limit(limit)
+    )
+    return [conn_from_row(row) for row in db.execute(query)]

@@ -1,0 +1,126 @@
+"""The state database: engine set-up, transactions, and migrations run on open."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, Engine, create_engine, event, make_url
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+
+from connector.errors import StateError
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+BUSY_TIMEOUT_MS = 10_000
+
+
+def _sqlite_setup(engine: Engine) -> None:
+    memory = engine.url.database in (None, "", ":memory:")
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Let SQLAlchemy's "begin" event issue BEGIN itself (pysqlite's own is too lazy).
+        dbapi_conn.isolation_level = None
+        cursor = dbapi_conn.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        if not memory:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            # NORMAL is SQLite's advice for WAL: still consistent after a crash; a power cut
+            # may lose the last commits, which activity ids chosen up front make safe to redo.
+            cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        # IMMEDIATE takes the write lock up front, so a busy database waits (busy_timeout)
+        # instead of failing half-way when a read turns into a write.
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+class Store:
+    """One state database. `begin()` gives a transaction; errors become StateError."""
+
+    def __init__(self, url: str) -> None:
+        try:
+            self.engine: Engine = create_engine(url)
+        except (SQLAlchemyError, ValueError, ImportError) as exc:
+            what = "its database driver is not installed: " if isinstance(exc, ImportError) else ""
+            raise StateError(f"[state] url: cannot use {_safe(url)!r}: {what}{exc}") from None
+        self.where = (
+            str(self.engine.url.database)
+            if self.engine.dialect.name == "sqlite"
+            else self.engine.url.render_as_string(hide_password=True)
+        )
+        if self.engine.dialect.name == "sqlite":
+            _sqlite_setup(self.engine)
+
+    @contextmanager
+    def begin(self) -> Iterator[Connection]:
+        """A transaction: committed when the block ends, rolled back on any exception."""
+        try:
+            with self.engine.begin() as conn:
+                yield conn
+        except OperationalError as exc:
+            raise self._state_error(exc) from None
+
+    def _state_error(self, exc: OperationalError) -> StateError:
+        text = str(exc.orig) if exc.orig is not None else str(exc)
+        if "locked" in text or "busy" in text:
+            return StateError(
+                f"{self.where}: the state database is locked by another process; try again"
+            )
+        return StateError(f"[state] url: {self.where}: cannot use the state database: {text}")
+
+    def migrate(self) -> None:
+        """Bring the schema to the newest revision; refuse a database from a newer seqsync."""
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        script = ScriptDirectory.from_config(config)
+        head = script.get_current_head()
+        with self.begin() as conn:
+            current = MigrationContext.configure(conn).get_current_revision()
+            if current == head:
+                return
+            if current is not None and not _known(script, current):
+                raise StateError(
+                    f"{self.where}: the state database has schema revision {current}, which "
+                    "this seqsync does not know (written by a newer version?); upgrade seqsync"
+                )
+            config.attributes["connection"] = conn
+            command.upgrade(config, "head")
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def _safe(url: str) -> str:
+    """The URL without its password, for messages."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except (SQLAlchemyError, ValueError):
+        return url.split("@")[-1] if "@" in url else url
+
+
+def _known(script: ScriptDirectory, revision: str) -> bool:
+    try:
+        return script.get_revision(revision) is not None
+    except Exception:  # alembic raises several types for an unknown id
+        return False
+
+
+def open_store(url: str) -> Store:
+    """Open the database at `url` and migrate it (a fresh database is created at head)."""
+    store = Store(url)
+    try:
+        store.migrate()
+    except Exception:
+        store.close()
+        raise
+    return store

@@ -1,0 +1,133 @@
+"""The local mirror of CRM leads and opportunities."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from types import MappingProxyType
+
+from sqlalchemy import Connection, Row, bindparam, insert, select, update
+from sqlalchemy.sql import ColumnElement
+
+from connector.engine.models import Record
+from connector.errors import InvalidInput
+from connector.store.chunks import chunks, unique
+from connector.store.schema import connections, records
+
+# Filterable fields of a record; anything else is looked up among the mapped extra columns.
+FIELDS = ("id", "name", "owner_id", "email", "phone", "statecode", "is_open", "is_deleted")
+
+
+def record_from_row(row: Row) -> Record:
+    return Record(
+        id=row.id, table=row.table, name=row.name, owner_id=row.owner_id,
+        is_open=bool(row.is_open), is_deleted=bool(row.is_deleted), statecode=row.statecode,
+        email=row.email, phone=row.phone, columns=MappingProxyType(dict(row.columns or {})),
+    )
+
+
+def _values(record: Record, now: datetime) -> dict[str, object]:
+    return {
+        "table": record.table, "name": record.name, "owner_id": record.owner_id,
+        "is_open": record.is_open, "is_deleted": record.is_deleted,
+        "statecode": record.statecode, "email": record.email, "phone": record.phone,
+        "columns": dict(record.columns), "synced_on": now,
+    }
+
+
+def upsert_records(db: Connection, batch: list[Record], now: datetime) -> tuple[int, int]:
+    """Insert new records and overwrite known ones. Returns (inserted, updated)."""
+    latest = {r.id: r for r in batch}  # the last version of a repeated id wins
+    existing: set[str] = set()
+    for ids in chunks(list(latest)):
+        existing.update(db.execute(select(records.c.id).where(records.c.id.in_(ids))).scalars())
+    new = [{"id": r.id, **_values(r, now)} for r in latest.values() if r.id not in existing]
+    known = [{"b_id": r.id, **_values(r, now)} for r in latest.values() if r.id in existing]
+    if new:
+        db.execute(insert(records), new)
+    if known:
+        db.execute(update(records).where(records.c.id == bindparam("b_id")), known)
+    return len(new), len(known)
+
+
+def mark_deleted(db: Connection, ids: Iterable[str], now: datetime) -> list[str]:
+    """Flag known records deleted; returns the ids that were known."""
+    known: list[str] = []
+    for batch in chunks(unique(ids)):
+        found = list(db.execute(select(records.c.id).where(records.c.id.in_(batch))).scalars())
+        if found:
+            db.execute(
+                update(records).where(records.c.id.in_(found))
+                .values(is_deleted=True, is_open=False, synced_on=now)
+            )
+        known.extend(found)
+    return known
+
+
+def load_records(db: Connection, ids: Iterable[str]) -> dict[str, Record]:
+    found: dict[str, Record] = {}
+    for batch in chunks(unique(ids)):
+        for row in db.execute(select(records).where(records.c.id.in_(batch))):
+            found[row.id] = record_from_row(row)
+    return found
+
+
+def owners(db: Connection, ids: Iterable[str]) -> dict[str, tuple[str, str | None]]:
+    """record id -> (table, owner id): what an outbox row needs, without the JSON columns."""
+    found: dict[str, tuple[str, str | None]] = {}
+    for batch in chunks(unique(ids)):
+        query = select(records.c.id, records.c.table, records.c.owner_id).where(
+            records.c.id.in_(batch)
+        )
+        found.update({row.id: (row.table, row.owner_id) for row in db.execute(query)})
+    return found
+
+
+def parse_where(pairs: Iterable[str]) -> dict[str, str]:
+    """`COLUMN=VALUE` options as a dict; a malformed one is an error naming it."""
+    where: dict[str, str] = {}
+    for pair in pairs:
+        column, sep, value = pair.partition("=")
+        if not sep or not column.strip():
+            raise InvalidInput(f"--where {pair!r}: expected COLUMN=VALUE")
+        where[column.strip()] = value
+    return where
+
+
+def _condition(column: str, value: str) -> ColumnElement[bool]:
+    if column in ("is_open", "is_deleted"):
+        flag = value.strip().lower()
+        if flag not in ("true", "false", "1", "0", "yes", "no"):
+            raise InvalidInput(f"--where {column}={value}: expected true or false")
+        return records.c[column].is_(flag in ("true", "1", "yes"))
+    if column == "statecode":
+        if not value.strip().lstrip("-").isdigit():
+            raise InvalidInput(f"--where statecode={value}: expected a number")
+        return records.c.statecode == int(value)
+    if column in FIELDS:
+        return records.c[column] == value
+    # Extra mapped columns live in JSON; compare their text form (portable JSON access).
+    return records.c.columns[column].as_string() == value
+
+
+def query_records(
+    db: Connection,
+    *,
+    table: str | None = None,
+    unconnected: bool = False,
+    where: Mapping[str, str] | None = None,
+    open_only: bool = False,
+    limit: int | None = None,
+) -> list[Record]:
+    query = select(records).order_by(records.c.table, records.c.name, records.c.id)
+    if table:
+        query = query.where(records.c.table == table)
+    if open_only:
+        query = query.where(records.c.is_open.is_(True), records.c.is_deleted.is_(False))
+    if unconnected:
+        query = query.where(~records.c.id.in_(select(connections.c.record_id)))
+    for column, value in (where or {}).items():
+        query = query.where(_condition(column, value))
+    if limit:
+        query = query.limit(limit)
+    return [record_from_row(row) for row in db.execute(query)]
