@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import re
-import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
@@ -16,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from connector.errors import InvalidInput, printable
+from connector.tomlfile import read_toml
 
 DEFAULT_FILE = "seqsync.toml"
 ENV_FILE_VAR = "SEQSYNC_CONFIG"
@@ -166,22 +166,6 @@ def resolve_path(explicit: str | Path | None) -> Path | None:
     return default if default.exists() else None
 
 
-def _read_toml(path: Path) -> dict[str, Any]:
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: config file not found") from None
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read config file: {exc.strerror}") from None
-    try:
-        # utf-8-sig: a byte-order mark, as some Windows editors write it, is not content.
-        return tomllib.loads(raw.decode("utf-8-sig"))
-    except UnicodeDecodeError:
-        raise ConfigError(f"{path}: not a UTF-8 text file") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
-
-
 def _describe(exc: ValidationError, origin: str) -> str:
     err = exc.errors()[0]
     loc = [printable(str(p)) for p in err["loc"]]
@@ -204,7 +188,7 @@ def _describe(exc: ValidationError, origin: str) -> str:
 def load_settings(path: str | Path | None = None) -> Settings:
     """Read, merge and validate the configuration, or raise ConfigError naming file and key."""
     file = resolve_path(path)
-    data = _read_toml(file) if file else {}
+    data = read_toml(file, "config", ConfigError) if file else {}
     origin = str(file) if file else "configuration"
     try:
         settings = Settings(**data)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -10,6 +9,7 @@ from typing import Any
 from connector.engine.models import Sequence, Step, StepType
 from connector.engine.sequences import check_step, check_structure, make_step, parse_step_type
 from connector.errors import InvalidInput
+from connector.tomlfile import read_toml
 
 TOP_KEYS = {"name", "description", "entity", "steps"}
 ACTIVITY_KEYS = {"type", "name", "description", "template", "id"}
@@ -58,14 +58,7 @@ def _step(raw: Any, position: int, origin: str) -> Step:
 def load_sequence_file(path: Path) -> Sequence:
     """The complete, valid sequence a file describes (new step ids; no id or status yet)."""
     origin = str(path)
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8-sig"))  # a BOM is fine
-    except FileNotFoundError:
-        raise InvalidInput(f"{origin}: file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InvalidInput(f"{origin}: cannot read: {exc}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise InvalidInput(f"{origin}: invalid TOML: {exc}") from None
+    data = read_toml(path, "sequence")
     for key in data:
         if key not in TOP_KEYS:
             raise InvalidInput(f"{origin}: unknown key {key!r} (expected: {', '.join(TOP_KEYS)})")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 import site
 import sys
-import tomllib
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -18,6 +17,7 @@ from connector.mapping.activity import ActivityMapping
 from connector.mapping.base import Strict
 from connector.mapping.errors import MappingError
 from connector.mapping.target import TargetMapping
+from connector.tomlfile import read_toml
 
 # One file per sequence step type that creates a CRM activity; the file's name is the step type.
 ACTIVITY_FILES = ("email", "phonecall", "task")
@@ -149,7 +149,7 @@ def load_for_settings(settings: Any) -> Mappings:
 
 
 def _load(path: Path, model: type[M], why: str) -> M:
-    data = _read(path, why)
+    data = read_toml(path, "mapping", MappingError, why)
     try:
         mapping = model.model_validate(data)
     except ValidationError as exc:
@@ -159,22 +159,6 @@ def _load(path: Path, model: type[M], why: str) -> M:
         key, message = problem
         raise MappingError(f"{path}: {key}: {message}")
     return mapping
-
-
-def _read(path: Path, why: str) -> dict[str, Any]:
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise MappingError(f"{path}: mapping file not found ({why})") from None
-    except OSError as exc:
-        raise MappingError(f"{path}: cannot read mapping file: {exc.strerror}") from None
-    try:
-        # utf-8-sig: a byte-order mark, as some Windows editors write it, is not content.
-        return tomllib.loads(raw.decode("utf-8-sig"))
-    except UnicodeDecodeError:
-        raise MappingError(f"{path}: not a UTF-8 text file") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise MappingError(f"{path}: invalid TOML: {exc}") from None
 
 
 _PATTERN_HINTS = {
