@@ -107,9 +107,12 @@ def plan_due_batches(
     """Plan every due step: reads due connections page by page (keyset on id, active
     sequences only) and runs one StepDue message, one transaction, per page."""
     after = ""
+    with app.store.begin() as db:
+        # Past a few pages, sorting the due rows per page costs more than walking the ids.
+        walk_ids = conn_store.due_count(db, now) > 4 * batch_size
     while True:
         with app.store.begin() as db:
-            page = conn_store.due_page(db, now, after, batch_size)
+            page = conn_store.due_page(db, now, after, batch_size, walk_ids=walk_ids)
         if not page:
             return
         after = page[-1].id

@@ -125,13 +125,25 @@ def _certificate_credential(crm: CrmConfig) -> dict[str, str]:
     return {"private_key": key_pem, "thumbprint": thumbprint.replace(":", "").upper()}
 
 
+def secret_env_text(crm: CrmConfig) -> str:
+    """The variable name for messages, unless it looks like a pasted secret.
+
+    Variable names are conventionally upper case; a mixed-case value of secret length is far
+    more likely the secret itself, which must not be printed back.
+    """
+    name = crm.client_secret_env
+    if name.isupper() or len(name) < 16:
+        return name
+    return "<not shown: it looks like a secret, not a variable name>"
+
+
 def client_credential(crm: CrmConfig) -> str | dict[str, str]:
     if crm.certificate_path is not None:
         return _certificate_credential(crm)
     secret = os.environ.get(crm.client_secret_env)
     if not secret:
         raise InvalidInput(
-            f"no client secret: set the environment variable {crm.client_secret_env} "
+            f"no client secret: set the environment variable {secret_env_text(crm)} "
             "(see [crm] client_secret_env) or configure [crm] certificate_path"
         )
     return secret

@@ -5,6 +5,7 @@ from __future__ import annotations
 import email.utils
 import json
 import logging
+import re
 import threading
 import time
 import uuid
@@ -47,6 +48,7 @@ BASE_HEADERS = {
     "User-Agent": USER_AGENT,
 }
 MAX_PAGE_SIZE = 5000
+_API_PREFIX = re.compile(r"^.*?/api/data/v[0-9.]+/")
 
 
 @dataclass(frozen=True)
@@ -265,21 +267,26 @@ class DataverseClient:
     @staticmethod
     def _json(resp: requests.Response) -> dict[str, Any]:
         request_id = resp.request.headers.get("x-ms-client-request-id") if resp.request else None
+        # Name the request (its path, never its query: that may hold user values).
+        method = resp.request.method if resp.request else "GET"
+        where = f"{method} {_API_PREFIX.sub('', urlsplit(resp.url or '').path)}"
         try:
             data = resp.json()
         except ValueError:
             kind = resp.headers.get("Content-Type", "no content type")
             raise BadResponse(
-                resp.status_code, None, f"reply is not valid JSON ({kind}; truncated?)", request_id
+                resp.status_code, None, f"{where}: reply is not valid JSON ({kind}; truncated?)",
+                request_id,
             ) from None
         if not isinstance(data, dict):
-            raise BadResponse(resp.status_code, None, "reply is not a JSON object", request_id)
+            raise BadResponse(resp.status_code, None, f"{where}: reply is not a JSON object",
+                              request_id)
         if "error" in data:
             err = data["error"] if isinstance(data["error"], dict) else {}
             raise BadResponse(
                 resp.status_code,
                 str(err.get("code") or ""),
-                f"error inside a success reply: {err.get('message', data['error'])}",
+                f"{where}: error inside a success reply: {err.get('message', data['error'])}",
                 request_id,
             )
         return data
@@ -522,4 +529,15 @@ class DataverseClient:
         request_id = resp.request.headers.get("x-ms-client-request-id") if resp.request else None
         if resp.status_code == 400 and not reply_type.lower().startswith("multipart/"):
             raise error_for(400, resp.text, request_id)
-        return parse_batch(reply_type, resp.content, request_id)
+        results = parse_batch(reply_type, resp.content, request_id)
+        # Callers pair results with operations: a reply with parts missing or extra must not
+        # be paired up silently. (Without continue-on-error a short reply is normal.)
+        if len(results) > len(operations) or (
+            continue_on_error and len(results) != len(operations)
+        ):
+            raise BadResponse(
+                resp.status_code, None,
+                f"$batch reply has {len(results)} parts for {len(operations)} operations",
+                request_id,
+            )
+        return results

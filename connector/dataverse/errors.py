@@ -116,8 +116,15 @@ class AuthFailed(DataverseError, base.CrmUnavailable):
     """401 after one token refresh, or 403: the CRM refused our identity."""
 
 
-class BadResponse(DataverseError, base.CrmUnavailable):
-    """The reply cannot be trusted: not JSON, truncated, an error in a 200, a looping link."""
+class BadResponse(DataverseError):
+    """The reply cannot be trusted: not JSON, truncated, an error in a 200, a looping link.
+
+    Exit code 3 like CrmUnavailable, but deliberately not one: the CRM is there and answering,
+    so callers may set the one spoiled request aside (a table's pull, a chunk's create) and
+    carry on with the rest of the run, where an unreachable CRM ends it.
+    """
+
+    exit_code = base.EXIT_CRM
 
 
 class CrmUnreachable(DataverseError, base.CrmUnavailable):

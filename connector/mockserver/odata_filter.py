@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
@@ -60,8 +61,22 @@ def tokenize(text: str) -> list[Tok]:
         if m is None:
             raise bad_request(f"Syntax error at position {pos} in '{text}'.")
         kind = m.lastgroup or ""
-        if kind in ("str", "dstr"):
-            quote = "'" if kind == "str" else '"'
+        if kind == "dstr":
+            # A JSON string (inside a collection literal): backslash escapes, not doubling.
+            i = m.end()
+            while i < len(text) and text[i] != '"':
+                i += 2 if text[i] == "\\" else 1
+            try:
+                value = json.loads(text[pos : i + 1])
+            except ValueError:
+                raise bad_request(
+                    f"There is an unterminated literal at position {pos} in '{text}'."
+                ) from None
+            out.append(Tok("str", value, pos))
+            pos = i + 1
+            continue
+        if kind == "str":
+            quote = "'"
             i, buf = m.end(), []
             while True:
                 if i >= len(text):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -67,11 +68,17 @@ class Store:
         try:
             with self.engine.begin() as conn:
                 yield conn
-        except OperationalError as exc:
+        except (OperationalError, sqlite3.OperationalError) as exc:
+            # The raw driver error too: bulk writes go through the driver's own executemany.
             raise self._state_error(exc) from None
 
-    def _state_error(self, exc: OperationalError) -> StateError:
-        text = str(exc.orig) if exc.orig is not None else str(exc)
+    def state_error(self, exc: OperationalError | sqlite3.OperationalError) -> StateError:
+        """The same one-line StateError for a database error met outside `begin()`."""
+        return self._state_error(exc)
+
+    def _state_error(self, exc: OperationalError | sqlite3.OperationalError) -> StateError:
+        orig = getattr(exc, "orig", None)
+        text = str(orig) if orig is not None else str(exc)
         if "locked" in text or "busy" in text:
             return StateError(
                 f"{self.where}: the state database is locked by another process; try again"

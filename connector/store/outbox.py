@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import Connection, Row, bindparam, case, insert, select, update
 
 from connector.engine.models import ActivityResult, PlanActivity
+from connector.store.bulk import execute_many
 from connector.store.chunks import chunks, unique
 from connector.store.schema import outbox
 
@@ -30,7 +31,7 @@ def insert_planned(
     """
     if not planned:
         return
-    db.execute(insert(outbox), [
+    execute_many(db, insert(outbox), [
         {
             "activity_id": p.activity_id, "connection_id": p.connection_id,
             "record_id": p.record_id, "record_table": owners[p.record_id][0],

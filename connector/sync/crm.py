@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 from connector.config import Settings
+from connector.dataverse.auth import secret_env_text
 from connector.dataverse.client import DataverseClient
 from connector.errors import InvalidInput
 from connector.logs import register_secret
@@ -21,7 +22,7 @@ def make_client(settings: Settings) -> DataverseClient:
     if crm.certificate_path is None and not os.environ.get(crm.client_secret_env):
         raise InvalidInput(
             f"{settings.source}: [crm] no credential: set the environment variable "
-            f"{crm.client_secret_env} (named by client_secret_env) or certificate_path"
+            f"{secret_env_text(crm)} (named by client_secret_env) or certificate_path"
         )
     for key in ("ca_bundle", "certificate_path"):
         path = getattr(crm, key)

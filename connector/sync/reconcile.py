@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator
 
 from sqlalchemy import select, update
 
-from connector.dataverse.errors import DataverseError
+from connector.dataverse.errors import BadResponse, DataverseError
 from connector.engine.models import ActivityOutcome, ActivityResult, StepType
 from connector.errors import SeqsyncError
 from connector.mapping import ActivityMapping
@@ -34,8 +34,8 @@ def reconcile(ctx: SyncContext, types: Iterable[StepType] = ACTIVITY_TYPES) -> N
         try:
             reconcile_table(ctx, mapping)
         except (DataverseError, SeqsyncError) as exc:
-            if getattr(exc, "exit_code", 2) == 3:
-                raise
+            if getattr(exc, "exit_code", 2) == 3 and not isinstance(exc, BadResponse):
+                raise  # the CRM is gone or refuses us; a spoiled reply only stops this table
             log.error("reconcile of %s stopped: %s", mapping.entity_set, exc)
             ctx.report.add_error(None, f"reconcile {mapping.entity_set}: {exc}", kind="reconcile")
 
@@ -51,6 +51,10 @@ def reconcile_table(ctx: SyncContext, mapping: ActivityMapping) -> None:
         by_id = {str(row[mapping.primary_key]).lower(): row for row in page.upserts}
         deleted = [i.lower() for i in page.deleted_ids]
         ours = _ours(ctx, list(by_id) + deleted)
+        late = {a: by_id[a] for a, status in ours.items() if status == "cancelled" and a in by_id}
+        if late:
+            _record_late_arrivals(ctx, mapping, late)
+        ours = {a: status for a, status in ours.items() if status != "cancelled"}
         if ours:
             _mark_seen_in_crm(ctx, [a for a, status in ours.items() if status == "pending"
                                     and a in by_id])
@@ -69,18 +73,22 @@ def reconcile_table(ctx: SyncContext, mapping: ActivityMapping) -> None:
         state.set_value(ctx.engine, key, new_link)
 
 
+_OURS_STATUSES = frozenset(("pending", "pushed", "to_cancel", "cancelled"))
+
+
 def _ours(ctx: SyncContext, ids: list[str]) -> dict[str, str]:
-    """Outbox status of those ids that seqsync created and has not yet seen closed."""
+    """Outbox status of those ids that seqsync created and has not yet seen closed
+    (`cancelled` ones too: the CRM may have taken them after all)."""
     found: dict[str, str] = {}
     with ctx.engine.connect() as conn:
         for start in range(0, len(ids), IN_CHUNK):
             chunk = ids[start:start + IN_CHUNK]
+            # The status test stays out of the SQL: with it, SQLite reads the status index
+            # (every open item, per chunk) instead of the 900 primary keys (profiled: 20x).
             query = select(outbox.c.activity_id, outbox.c.status).where(
-                outbox.c.activity_id.in_(chunk),
-                outbox.c.status.in_(("pending", "pushed", "to_cancel")),
-                outbox.c.closed_on.is_(None),
+                outbox.c.activity_id.in_(chunk), outbox.c.closed_on.is_(None),
             )
-            found.update((a, s) for a, s in conn.execute(query))
+            found.update((a, s) for a, s in conn.execute(query) if s in _OURS_STATUSES)
     return found
 
 
@@ -96,6 +104,30 @@ def _mark_seen_in_crm(ctx: SyncContext, ids: list[str]) -> None:
                 .values(status="pushed", crm_state="open", pushed_on=ctx.now)
             )
     ctx.report.activities_already_existed += len(ids)
+
+
+def _record_late_arrivals(
+    ctx: SyncContext, mapping: ActivityMapping, rows: dict[str, dict[str, object]]
+) -> None:
+    """Items cancelled as never sent that the CRM has all the same.
+
+    A run died between the CRM taking the activity and the store recording it, and the next
+    run's pull ended the connection (record closed or deleted) before reconcile could notice.
+    The connection stays ended; the store only stops claiming the activity does not exist.
+    """
+    with ctx.engine.begin() as conn:
+        for activity_id, row in rows.items():
+            outcome = mapping.outcome(row)
+            closed = (mapping.closed_at(row) or ctx.now) if outcome is not None else None
+            conn.execute(
+                update(outbox).where(outbox.c.activity_id == activity_id, outbox.c.status ==
+                                     "cancelled")
+                .values(status="pushed", pushed_on=ctx.now, closed_on=closed,
+                        crm_state=outcome.value if outcome is not None else "open")
+            )
+    log.warning("%d %s activities cancelled locally had reached the CRM before a crash; "
+                "recorded as sent", len(rows), mapping.entity_set)
+    ctx.report.activities_already_existed += len(rows)
 
 
 def _outcomes(

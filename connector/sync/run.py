@@ -9,15 +9,18 @@ run's delta link starts after the rows this run created.
 from __future__ import annotations
 
 import logging
+import sqlite3
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from datetime import UTC, datetime
 
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import OperationalError
 
 from connector.app import App, open_app
 from connector.config import Settings
 from connector.dataverse.client import DataverseClient
+from connector.dataverse.errors import BadResponse
 from connector.errors import CrmUnavailable
 from connector.mapping import load_for_settings
 from connector.store.schema import connection_history, runs
@@ -57,8 +60,12 @@ def run_sync(
     )
     with lock, state as effective:
         app = open_app(effective)
-        run_id = _start_run(app, report)
-        history_mark = _history_mark(app)
+        try:
+            run_id = _start_run(app, report)
+            history_mark = _history_mark(app)
+        except (OperationalError, sqlite3.OperationalError) as exc:
+            app.close()
+            raise app.store.state_error(exc) from None
         crm = RecordingClient(client, report) if dry_run else client
         ctx = SyncContext(app, crm, mappings, effective, clock, report, progress)  # type: ignore[arg-type]
         try:
@@ -70,10 +77,17 @@ def run_sync(
             if touched and not dry_run:
                 reconcile(ctx, sorted(touched))
             report.outcome = "partial" if report.errors else "ok"
-        except CrmUnavailable as exc:
+        except (CrmUnavailable, BadResponse) as exc:
             report.outcome = "failed"
             report.add_error(None, str(exc), kind="crm")
             raise
+        except (OperationalError, sqlite3.OperationalError) as exc:
+            # Locked or full database mid-run (sync phases write through the engine directly):
+            # the same one-line StateError the store gives, not an "unexpected" error.
+            report.outcome = "failed"
+            error = app.store.state_error(exc)
+            report.add_error(None, str(error), kind="state")
+            raise error from None
         except BaseException as exc:
             report.outcome = "failed"
             report.add_error(None, f"{type(exc).__name__}: {exc}", kind="internal")
@@ -81,10 +95,16 @@ def run_sync(
         finally:
             progress.close()
             _collect_metrics(client, report)
-            _count_disconnections(app, history_mark, report)
             report.finished_on = datetime.now(UTC)
-            _finish_run(app, run_id, report)
-            app.close()
+            try:
+                _count_disconnections(app, history_mark, report)
+                _finish_run(app, run_id, report)
+            except (OperationalError, sqlite3.OperationalError) as exc:
+                # Must not mask the run's own outcome; the next run's log shows the gap.
+                log.error("could not record this run in the state database: %s",
+                          getattr(exc, "orig", exc))
+            finally:
+                app.close()
     return report
 
 
