@@ -12,7 +12,7 @@ import logging
 from sqlalchemy import select
 
 from connector.dataverse.errors import DataverseError
-from connector.errors import SeqsyncError
+from connector.errors import CrmUnavailable, SeqsyncError
 from connector.mapping import TargetMapping
 from connector.store.schema import records
 from connector.sync import state
@@ -27,7 +27,7 @@ def pull(ctx: SyncContext) -> None:
         try:
             pull_table(ctx, mapping)
         except (DataverseError, SeqsyncError) as exc:
-            if getattr(exc, "exit_code", 2) == 3:
+            if isinstance(exc, CrmUnavailable):
                 raise  # the CRM is gone or refuses us: nothing else will work either
             # A hostile or broken answer for one table: keep its old delta link (the next run
             # reads the same changes again) and carry on with the rest of the run.

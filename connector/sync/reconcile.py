@@ -12,9 +12,9 @@ from collections.abc import Iterable, Iterator
 
 from sqlalchemy import select, update
 
-from connector.dataverse.errors import BadResponse, DataverseError
+from connector.dataverse.errors import DataverseError
 from connector.engine.models import ActivityOutcome, ActivityResult, StepType
-from connector.errors import SeqsyncError
+from connector.errors import CrmUnavailable, SeqsyncError
 from connector.mapping import ActivityMapping
 from connector.store.schema import outbox
 from connector.sync import state
@@ -34,7 +34,7 @@ def reconcile(ctx: SyncContext, types: Iterable[StepType] = ACTIVITY_TYPES) -> N
         try:
             reconcile_table(ctx, mapping)
         except (DataverseError, SeqsyncError) as exc:
-            if getattr(exc, "exit_code", 2) == 3 and not isinstance(exc, BadResponse):
+            if isinstance(exc, CrmUnavailable):
                 raise  # the CRM is gone or refuses us; a spoiled reply only stops this table
             log.error("reconcile of %s stopped: %s", mapping.entity_set, exc)
             ctx.report.add_error(None, f"reconcile {mapping.entity_set}: {exc}", kind="reconcile")

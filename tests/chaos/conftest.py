@@ -6,9 +6,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from support.world import World, make_world
 
 from .harness import FIGURES
-from .world import World, make_world
 
 
 @pytest.fixture

@@ -19,11 +19,11 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import create_engine, select
+from support.world import World, wait_for
 
 from connector.store.schema import runs
 
 from .invariants import Verdict, check
-from .world import World, wait_for
 
 KILL_POINTS = ("pull", "push-between-batches", "push-inside-batch", "reconcile", "anytime")
 

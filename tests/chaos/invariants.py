@@ -17,10 +17,10 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from support.world import ACTIVITY_SETS, World
+
 from connector.store.schema import connection_history, connections, outbox, records, steps
 from connector.store.schema import sync_state as sync_state_table
-
-from .world import ACTIVITY_SETS, World
 
 ACTIVITY_STEP_TYPES = {"email", "phonecall", "task"}
 TARGET_SETS = {"leads": ("leadid", "fullname"), "opportunities": ("opportunityid", "name")}

@@ -9,9 +9,9 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from support.world import T0, World, make_world
 
 from .harness import Figures, run_until_complete
-from .world import T0, World, make_world
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,7 @@ from collections.abc import Callable
 
 import requests
 import responses
-
-from .world import World
+from support.world import World
 
 # (status, headers, body, call number for this route) -> (status, headers, body)
 Mutator = Callable[[int, dict[str, str], bytes, int], tuple[int, dict[str, str], bytes]]

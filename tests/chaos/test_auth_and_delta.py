@@ -5,10 +5,11 @@ from __future__ import annotations
 import threading
 from datetime import timedelta
 
+from support.world import T0, World, make_world, wait_for
+
 from connector.store.schema import records
 
 from .invariants import check
-from .world import T0, World, make_world, wait_for
 
 NOW = T0 + timedelta(minutes=1)
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from support.world import T0, World
 
 from connector.store.schema import outbox
 from connector.sync.crm import make_client
 
 from .invariants import check
-from .world import T0, World
 
 NOW = T0 + timedelta(minutes=1)
 

@@ -11,6 +11,7 @@ from datetime import timedelta
 
 import pytest
 import responses
+from support.world import T0, World, make_world
 
 from connector.store.schema import connection_history
 from connector.sync import run as sync_run
@@ -20,7 +21,6 @@ from .harness import FIGURES
 from .invariants import check
 from .recorder import Recorder
 from .spoiler import Hostile
-from .world import T0, World, make_world
 
 NOW = T0 + timedelta(minutes=1)
 

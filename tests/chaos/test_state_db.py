@@ -7,11 +7,11 @@ import sqlite3
 from datetime import timedelta
 
 from sqlalchemy import event
+from support.world import T0, World
 
 from connector.store import db as store_db
 
 from .invariants import check
-from .world import T0, World
 
 NOW = T0 + timedelta(minutes=1)
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import responses
 from chaos.spoiler import Hostile
-from chaos.world import World, make_world
+from support.world import World, make_world
 
 
 @pytest.fixture

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from chaos.world import World
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from support.world import World
 
 from connector.dataverse import odata
 from connector.dataverse.batch import parse_batch

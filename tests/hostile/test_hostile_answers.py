@@ -13,9 +13,8 @@ from datetime import timedelta
 import pytest
 from chaos.invariants import check
 from chaos.spoiler import Hostile
-from chaos.world import T0, World
+from support.world import T0, World
 
-from connector.dataverse.errors import BadResponse
 from connector.store.schema import records, sync_state
 
 NOW = T0 + timedelta(minutes=1)
@@ -130,9 +129,6 @@ def test_after_a_spoiled_read_the_next_clean_run_catches_up(world: World, hostil
     assert check(world, T0, complete=True).ok
 
 
-@pytest.mark.xfail(strict=True, raises=BadResponse, reason=(
-    "connector/sync/pull.py re-raises every exit-code-3 error, BadResponse included, so one "
-    "spoiled page ends the whole run; its own comment says it should carry on (see report)"))
 def test_a_spoiled_pull_of_one_table_does_not_stop_the_rest_of_the_run(
     world: World, hostile: Hostile
 ) -> None:

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from chaos.world import World, make_world
+from support.world import World, make_world
 
 
 @pytest.fixture

@@ -6,11 +6,11 @@ import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from chaos.world import T0, World
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
+from support.world import T0, World
 
 NOW = T0 + timedelta(minutes=1)
 
@@ -88,7 +88,7 @@ def test_a_client_secret_never_leaves_the_process(world: World) -> None:
 def test_a_secret_pasted_in_place_of_the_variable_name_is_not_echoed(world: World) -> None:
     secret = world.crm.client_secret
     world.config.write_text(world.config.read_text().replace(
-        '"SEQSYNC_CHAOS_SECRET"', f'"{secret}"'))
+        '"SEQSYNC_TEST_SECRET"', f'"{secret}"'))
     result = world.run_cli("sync")
     assert result.returncode == 2
     assert len(result.stderr.strip().splitlines()) == 1

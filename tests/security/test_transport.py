@@ -7,11 +7,11 @@ import stat
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from chaos.world import T0, World
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from support.world import T0, World
 
 from connector.dataverse import odata
 from connector.dataverse.client import DataverseClient

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections import Counter
 from datetime import timedelta
 
-from conftest import T0, Env, connections, counts, outbox, records
+from support.world import EMAIL_THEN_CALL, T0, World
 
 from connector.mapping import default_directory
+from connector.store.schema import connections, outbox, records
 
 
-def test_first_sync_mirrors_leads_and_opportunities(env: Env) -> None:
+def test_first_sync_mirrors_leads_and_opportunities(env: World) -> None:
     report = env.sync(T0)
     assert report.outcome == "ok"
     assert report.rows_pulled == {"lead": 20, "opportunity": 6}
@@ -23,7 +25,7 @@ def test_first_sync_mirrors_leads_and_opportunities(env: Env) -> None:
         assert mirrored.is_open == (row["statecode"] == 0)
 
 
-def test_a_custom_column_in_the_mapping_reaches_the_local_record(env: Env) -> None:
+def test_a_custom_column_in_the_mapping_reaches_the_local_record(env: World) -> None:
     mappings = env.folder / "mappings"
     shutil.copytree(default_directory(), mappings)
     lead_toml = mappings / "lead.toml"
@@ -41,9 +43,9 @@ def test_a_custom_column_in_the_mapping_reaches_the_local_record(env: Env) -> No
     assert local[lead].columns["new_region"] == "EMEA"
 
 
-def test_due_steps_become_one_crm_activity_each_however_often_sync_runs(env: Env) -> None:
+def test_due_steps_become_one_crm_activity_each_however_often_sync_runs(env: World) -> None:
     env.sync(T0)
-    seq = env.sequence()
+    seq = env.sequence(text=EMAIL_THEN_CALL)
     leads = env.open_leads(8)
     env.connect(seq, leads)
     first = env.sync(T0 + timedelta(minutes=1))
@@ -51,7 +53,7 @@ def test_due_steps_become_one_crm_activity_each_however_often_sync_runs(env: Env
     for minute in (2, 3, 4):
         again = env.sync(T0 + timedelta(minutes=minute))
         assert sum(again.activities_created.values()) == 0
-    emails = env.crm_activities("emails")
+    emails = env.crm.rows("emails")
     assert sorted(str(e["_regardingobjectid_value"]) for e in emails) == sorted(leads)
     owners = {str(r["leadid"]): r["_ownerid_value"] for r in env.crm.rows("leads")}
     for email in emails:
@@ -65,23 +67,23 @@ def test_due_steps_become_one_crm_activity_each_however_often_sync_runs(env: Env
     assert sorted(p["participationtypemask"] for p in parties) == [1, 2]
 
 
-def test_completion_advances_and_the_wait_counts_from_actualend(env: Env) -> None:
+def test_completion_advances_and_the_wait_counts_from_actualend(env: World) -> None:
     env.sync(T0)
-    seq = env.sequence()
+    seq = env.sequence(text=EMAIL_THEN_CALL)
     lead = env.open_leads(1)[0]
     env.connect(seq, [lead])
     env.sync(T0)
-    email = env.crm_activities("emails")[0]
+    email = env.crm.rows("emails")[0]
     done_at = T0 + timedelta(hours=5)
     env.complete("emails", str(email["activityid"]), done_at)
     report = env.sync(T0 + timedelta(days=1))
     assert report.activities_completed == 1
-    assert env.crm_activities("phonecalls") == []
+    assert env.crm.rows("phonecalls") == []
     # The two-day wait runs from the completion (09:00 + 5 h), not from when sync saw it.
     assert sum(env.sync(done_at + timedelta(days=2, minutes=-1)).activities_created.values()) == 0
     report = env.sync(done_at + timedelta(days=2))
     assert report.activities_created == {"phonecall": 1}
-    call = env.crm_activities("phonecalls")[0]
+    call = env.crm.rows("phonecalls")[0]
     env.complete("phonecalls", str(call["activityid"]), done_at + timedelta(days=3))
     env.sync(done_at + timedelta(days=3, hours=1))
     ended = [h for h in env.history(lead) if h.event == "ended"]
@@ -89,13 +91,13 @@ def test_completion_advances_and_the_wait_counts_from_actualend(env: Env) -> Non
     assert env.db(connections) == []
 
 
-def test_a_cancelled_activity_counts_as_skipped_and_advances(env: Env) -> None:
+def test_a_cancelled_activity_counts_as_skipped_and_advances(env: World) -> None:
     env.sync(T0)
-    seq = env.sequence()
+    seq = env.sequence(text=EMAIL_THEN_CALL)
     lead = env.open_leads(1)[0]
     env.connect(seq, [lead])
     env.sync(T0)
-    email = env.crm_activities("emails")[0]
+    email = env.crm.rows("emails")[0]
     env.complete("emails", str(email["activityid"]), T0 + timedelta(hours=1), cancel=True)
     report = env.sync(T0 + timedelta(days=3))
     assert report.activities_skipped == 1
@@ -103,9 +105,9 @@ def test_a_cancelled_activity_counts_as_skipped_and_advances(env: Env) -> None:
     assert any(h.event == "step_skipped" for h in env.history(lead))
 
 
-def test_closed_and_deleted_records_are_disconnected_with_their_reasons(env: Env) -> None:
+def test_closed_and_deleted_records_are_disconnected_with_their_reasons(env: World) -> None:
     env.sync(T0)
-    seq = env.sequence()
+    seq = env.sequence(text=EMAIL_THEN_CALL)
     qualified, deleted, staying = env.open_leads(3)
     env.connect(seq, [qualified, deleted, staying])
     env.crm.update("leads", qualified, {"statecode": 1, "statuscode": 3})
@@ -113,15 +115,15 @@ def test_closed_and_deleted_records_are_disconnected_with_their_reasons(env: Env
     report = env.sync(T0 + timedelta(minutes=1))
     assert report.disconnected == {"record_closed": 1, "record_deleted": 1}
     # Nothing was created for the two that left; the third got its email.
-    assert [str(e["_regardingobjectid_value"]) for e in env.crm_activities()] == [staying]
+    assert [str(e["_regardingobjectid_value"]) for e in env.crm.rows("emails")] == [staying]
     assert [h.reason for h in env.history(qualified) if h.event == "ended"] == ["record_closed"]
     assert [h.reason for h in env.history(deleted) if h.event == "ended"] == ["record_deleted"]
 
 
-def test_disconnect_on_close_can_be_turned_off(env: Env) -> None:
+def test_disconnect_on_close_can_be_turned_off(env: World) -> None:
     env.write_config(sync={"disconnect_on_close": False})
     env.sync(T0)
-    seq = env.sequence()
+    seq = env.sequence(text=EMAIL_THEN_CALL)
     lead = env.open_leads(1)[0]
     env.connect(seq, [lead])
     env.crm.update("leads", lead, {"statecode": 1, "statuscode": 3})
@@ -130,11 +132,11 @@ def test_disconnect_on_close_can_be_turned_off(env: Env) -> None:
     assert [c.record_id for c in env.db(connections)] == [lead]
 
 
-def test_a_record_deleted_between_pull_and_push_fails_alone(env: Env, monkeypatch) -> None:
+def test_a_record_deleted_between_pull_and_push_fails_alone(env: World, monkeypatch) -> None:
     import connector.sync.run as run_module
 
     env.sync(T0)
-    seq = env.sequence()
+    seq = env.sequence(text=EMAIL_THEN_CALL)
     doomed, *others = env.open_leads(5)
     env.connect(seq, [doomed, *others])
     real_pull = run_module.pull
@@ -158,36 +160,36 @@ def test_a_record_deleted_between_pull_and_push_fails_alone(env: Env, monkeypatc
     assert "error" in shown.stdout
 
 
-def test_deleting_a_sequence_keeps_its_activities_out_of_the_crm(env: Env) -> None:
+def test_deleting_a_sequence_keeps_its_activities_out_of_the_crm(env: World) -> None:
     env.sync(T0)
-    seq = env.sequence()
+    seq = env.sequence(text=EMAIL_THEN_CALL)
     env.connect(seq, env.open_leads(4))
     result = env.cli("sequence", "delete", seq, "--yes")
     assert result.exit_code == 0, result.output
     assert env.db(connections) == []
     report = env.sync(T0 + timedelta(minutes=1))
     assert sum(report.activities_created.values()) == 0
-    assert env.crm_activities() == []
+    assert env.crm.rows("emails") == []
 
 
-def test_deleting_a_sequence_can_cancel_its_open_crm_activities(env: Env) -> None:
+def test_deleting_a_sequence_can_cancel_its_open_crm_activities(env: World) -> None:
     env.write_config(sync={"cancel_open_activities_on_disconnect": True})
     env.sync(T0)
-    seq = env.sequence()
+    seq = env.sequence(text=EMAIL_THEN_CALL)
     env.connect(seq, env.open_leads(3))
     env.sync(T0 + timedelta(minutes=1))
-    emails = env.crm_activities()
+    emails = env.crm.rows("emails")
     env.complete("emails", str(emails[0]["activityid"]), T0 + timedelta(minutes=2))
     assert env.cli("sequence", "delete", seq, "--yes").exit_code == 0
     report = env.sync(T0 + timedelta(minutes=3))
     assert report.activities_canceled_in_crm == 2
-    states = counts(env.crm_activities(), lambda e: e["statecode"])
+    states = Counter(e["statecode"] for e in env.crm.rows("emails"))
     assert states == {1: 1, 2: 2}  # the completed one stays completed: it is history
 
 
-def test_dry_run_reads_the_crm_and_writes_nothing_anywhere(env: Env) -> None:
+def test_dry_run_reads_the_crm_and_writes_nothing_anywhere(env: World) -> None:
     env.sync(T0)
-    seq = env.sequence()
+    seq = env.sequence(text=EMAIL_THEN_CALL)
     env.connect(seq, env.open_leads(3))
     before_db = (env.folder / "state.db").read_bytes()
     before = env.crm.stats()["requests"]["by_route"]
@@ -196,7 +198,7 @@ def test_dry_run_reads_the_crm_and_writes_nothing_anywhere(env: Env) -> None:
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     assert summary["dry_run"] is True
     assert summary["would_write"][0]["count"] == 3
-    assert env.crm_activities() == []
+    assert env.crm.rows("emails") == []
     after = env.crm.stats()["requests"]["by_route"]
     grew = {route for route, n in after.items() if n != before.get(route, 0)}
     assert grew and all(route.startswith("GET ") or route == "POST token" for route in grew)
@@ -204,7 +206,7 @@ def test_dry_run_reads_the_crm_and_writes_nothing_anywhere(env: Env) -> None:
     assert env.db(outbox) == []
 
 
-def test_sync_json_summary_has_every_figure(env: Env) -> None:
+def test_sync_json_summary_has_every_figure(env: World) -> None:
     result = env.cli("--json", "sync", now=T0)
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout.strip().splitlines()[-1])

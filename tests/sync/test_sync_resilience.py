@@ -10,8 +10,9 @@ import textwrap
 import time
 from datetime import timedelta
 
-from conftest import T0, Env, connections, make_env, outbox, records
+from support.world import EMAIL_THEN_CALL, T0, World, make_world
 
+from connector.store.schema import connections, outbox, records
 from connector.sync.lock import lock_path_for
 
 
@@ -27,10 +28,10 @@ def _wait_for(predicate, timeout: float = 30.0, what: str = "condition") -> None
 def test_kill_9_during_push_then_rerun_leaves_exactly_one_activity_per_step(
     tmp_path, monkeypatch
 ) -> None:
-    with make_env(tmp_path, monkeypatch, generate={"leads": 300}) as env:
+    with make_world(tmp_path, monkeypatch, generate={"leads": 300}) as env:
         env.write_config(sync={"batch_size": 10, "max_workers": 2})
         env.sync(T0)
-        seq = env.sequence()
+        seq = env.sequence(text=EMAIL_THEN_CALL)
         leads = env.open_leads()
         env.connect(seq, leads)
         env.crm.set_faults(latency_ms=40)
@@ -39,12 +40,12 @@ def test_kill_9_during_push_then_rerun_leaves_exactly_one_activity_per_step(
             "POST emails/CreateMultiple", 0) >= 3, what="push to start")
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=10)
-        landed = len(env.crm_activities())
+        landed = len(env.crm.rows("emails"))
         assert 0 < landed < len(leads), "the kill should land in the middle of the push"
         env.crm.set_faults(latency_ms=0)
         report = env.sync(T0 + timedelta(minutes=2))
         assert report.outcome == "ok"
-        emails = env.crm_activities()
+        emails = env.crm.rows("emails")
         regarding = [str(e["_regardingobjectid_value"]) for e in emails]
         assert len(emails) == len(leads) and sorted(regarding) == sorted(leads)
         assert {o.status for o in env.db(outbox)} == {"pushed"}
@@ -52,9 +53,9 @@ def test_kill_9_during_push_then_rerun_leaves_exactly_one_activity_per_step(
         assert {c.activity_id for c in env.db(connections)} == crm_ids
 
 
-def test_a_429_with_retry_after_is_waited_out_and_the_run_succeeds(env: Env) -> None:
+def test_a_429_with_retry_after_is_waited_out_and_the_run_succeeds(env: World) -> None:
     env.sync(T0)
-    seq = env.sequence()
+    seq = env.sequence(text=EMAIL_THEN_CALL)
     env.connect(seq, env.open_leads(5))
     env.crm.set_faults(rate_limit=(3, 2.0))
     report = env.sync(T0 + timedelta(minutes=1))
@@ -62,13 +63,13 @@ def test_a_429_with_retry_after_is_waited_out_and_the_run_succeeds(env: Env) -> 
     assert report.throttled >= 1
     # Never earlier than told: each wait is at least the Retry-After the mock sent (>= 1 s).
     assert report.retry_wait_seconds >= report.throttled * 1.0
-    assert len(env.crm_activities()) == 5
+    assert len(env.crm.rows("emails")) == 5
     assert env.crm.stats()["throttled"] >= report.throttled
 
 
-def test_an_expired_delta_token_leads_to_a_full_reread_with_nothing_lost(env: Env) -> None:
+def test_an_expired_delta_token_leads_to_a_full_reread_with_nothing_lost(env: World) -> None:
     env.sync(T0)
-    seq = env.sequence()
+    seq = env.sequence(text=EMAIL_THEN_CALL)
     renamed, deleted, connected = env.open_leads(3)
     env.connect(seq, [deleted, connected])
     env.crm.set_faults(delta_token_ttl=0)
@@ -80,7 +81,7 @@ def test_an_expired_delta_token_leads_to_a_full_reread_with_nothing_lost(env: En
     local = {r.id: r for r in env.db(records)}
     assert local[renamed].name == "Renamed While Token Expired"
     assert local[deleted].is_deleted
-    assert [str(e["_regardingobjectid_value"]) for e in env.crm_activities()] == [connected]
+    assert [str(e["_regardingobjectid_value"]) for e in env.crm.rows("emails")] == [connected]
 
 
 HOLDER = textwrap.dedent("""
@@ -94,7 +95,7 @@ HOLDER = textwrap.dedent("""
 """)
 
 
-def _hold_lock(env: Env) -> subprocess.Popen[str]:
+def _hold_lock(env: World) -> subprocess.Popen[str]:
     path = lock_path_for(env.settings.state.url, None)
     holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(path)],
                               stdout=subprocess.PIPE, text=True)
@@ -102,7 +103,7 @@ def _hold_lock(env: Env) -> subprocess.Popen[str]:
     return holder
 
 
-def test_a_second_run_exits_75_at_once_naming_the_holder(env: Env) -> None:
+def test_a_second_run_exits_75_at_once_naming_the_holder(env: World) -> None:
     holder = _hold_lock(env)
     try:
         result = env.cli("sync", now=T0)
@@ -114,7 +115,7 @@ def test_a_second_run_exits_75_at_once_naming_the_holder(env: Env) -> None:
         holder.wait()
 
 
-def test_a_crashed_holder_does_not_block_the_next_run(env: Env) -> None:
+def test_a_crashed_holder_does_not_block_the_next_run(env: World) -> None:
     holder = _hold_lock(env)
     holder.send_signal(signal.SIGKILL)
     holder.wait()
@@ -122,7 +123,7 @@ def test_a_crashed_holder_does_not_block_the_next_run(env: Env) -> None:
     assert result.exit_code == 0, result.output
 
 
-def test_a_revoked_secret_exits_3_with_a_clear_message_and_no_secret(env: Env) -> None:
+def test_a_revoked_secret_exits_3_with_a_clear_message_and_no_secret(env: World) -> None:
     env.sync(T0)
     old_secret = env.crm.client_secret
     env.crm.set_client_secret("rotated-by-the-admin")
@@ -138,7 +139,7 @@ def test_a_revoked_secret_exits_3_with_a_clear_message_and_no_secret(env: Env) -
     assert _dump(env) == before
 
 
-def _dump(env: Env) -> dict[str, list]:
+def _dump(env: World) -> dict[str, list]:
     """Every table but the run log, which records the failed run on purpose."""
     from connector.store import schema
 
@@ -167,7 +168,7 @@ def _self_signed_ca() -> bytes:
     return cert.public_bytes(serialization.Encoding.PEM)
 
 
-def test_an_untrusted_server_certificate_exits_3(env: Env, tmp_path) -> None:
+def test_an_untrusted_server_certificate_exits_3(env: World, tmp_path) -> None:
     other_ca = tmp_path / "other-ca.pem"
     other_ca.write_bytes(_self_signed_ca())
     (env.folder / "token-cache.json").unlink(missing_ok=True)
@@ -178,7 +179,7 @@ def test_an_untrusted_server_certificate_exits_3(env: Env, tmp_path) -> None:
     assert "tls" in result.stderr.lower() or "certificate" in result.stderr.lower()
 
 
-def test_serve_runs_on_an_interval_and_exits_0_on_sigterm(env: Env) -> None:
+def test_serve_runs_on_an_interval_and_exits_0_on_sigterm(env: World) -> None:
     env.write_config(log={"level": "INFO"})
     proc = env.spawn("serve", "--interval", "1s")
     try:
@@ -194,7 +195,7 @@ def test_serve_runs_on_an_interval_and_exits_0_on_sigterm(env: Env) -> None:
     assert any(line["msg"].startswith("serve stopped") for line in lines)
 
 
-def _runs(env: Env) -> list:
+def _runs(env: World) -> list:
     from connector.store.schema import runs
 
     if not (env.folder / "state.db").exists():

@@ -1,7 +1,8 @@
-"""A world for fault tests: the mock CRM, a config pointing at it, seqsync in or out of process.
+"""A world for end-to-end tests: the mock CRM, a config pointing at it, seqsync in or out of
+process.
 
-Shared by tests/chaos, tests/security and tests/hostile (they import `chaos.world`). It holds no
-fixtures on purpose: each folder's conftest builds its own from `make_world`.
+Shared by tests/sync, tests/chaos, tests/security and tests/hostile (`from support.world import`).
+It holds no fixtures on purpose: each folder's conftest builds its own from `make_world`.
 """
 
 from __future__ import annotations
@@ -31,9 +32,25 @@ from connector.pipeline.context import Message
 from connector.sync.report import RunReport
 from connector.sync.run import run_sync
 
-SECRET_ENV = "SEQSYNC_CHAOS_SECRET"
+SECRET_ENV = "SEQSYNC_TEST_SECRET"
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 ACTIVITY_SETS = ("emails", "phonecalls", "tasks")
+
+# email, two days later a call.
+EMAIL_THEN_CALL = """\
+name = "{name}"
+entity = "{entity}"
+[[steps]]
+type = "email"
+name = "Hello"
+description = "First touch"
+[[steps]]
+type = "wait"
+days = 2
+[[steps]]
+type = "phonecall"
+name = "Call"
+"""
 
 # email, then a day later a call, then a task: three activity steps, one wait.
 THREE_STEPS = """\
@@ -125,6 +142,11 @@ class World:
                 return list(conn.execute(select(table)))
         finally:
             engine.dispose()
+
+    def history(self, record_id: str) -> list[Any]:
+        from connector.store.schema import connection_history
+
+        return [r for r in self.db(connection_history) if r.record_id == record_id]
 
     def activities(self) -> list[dict[str, Any]]:
         return [row for s in ACTIVITY_SETS for row in self.crm.rows(s)]
