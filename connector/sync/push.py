@@ -29,7 +29,7 @@ from connector.errors import CrmUnavailable
 from connector.mapping import ActivityMapping
 from connector.store.schema import outbox, records
 from connector.sync.context import SyncContext
-from connector.sync.reconcile import IN_CHUNK
+from connector.sync.outbox import update_items
 
 log = logging.getLogger("seqsync.sync.push")
 
@@ -233,7 +233,7 @@ def _record(ctx: SyncContext, done: set[Future[ChunkOutcome]]) -> bool:
         outcome = future.result()  # CrmUnavailable and bugs propagate and end the run
         ok = outcome.created + outcome.existed
         if ok:
-            _mark(ctx, ok, status="pushed", crm_state="open")
+            update_items(ctx.engine, ok, status="pushed", crm_state="open", pushed_on=ctx.now)
             pushed_any = pushed_any or bool(outcome.created)
         ctx.report.count_created(outcome.activity_type.value, len(outcome.created))
         ctx.report.activities_already_existed += len(outcome.existed)
@@ -246,16 +246,6 @@ def _record(ctx: SyncContext, done: set[Future[ChunkOutcome]]) -> bool:
             _fail(ctx, activity_id, record_id, message)
         ctx.progress.advance(len(ok) + len(outcome.failed) + len(outcome.deferred))
     return pushed_any
-
-
-def _mark(ctx: SyncContext, ids: list[str], **values: Any) -> None:
-    with ctx.engine.begin() as conn:
-        for start in range(0, len(ids), IN_CHUNK):
-            conn.execute(
-                update(outbox)
-                .where(outbox.c.activity_id.in_(ids[start:start + IN_CHUNK]))
-                .values(pushed_on=ctx.now, **values)
-            )
 
 
 def _fail(ctx: SyncContext, activity_id: str, record_id: str, message: str) -> None:
@@ -307,16 +297,7 @@ def _push_cancellations(ctx: SyncContext) -> None:
             else:
                 ctx.report.add_error(row.record_id, f"cancel {row.activity_id}: {result.message}")
         if canceled:
-            _mark_canceled(ctx, canceled)
+            update_items(ctx.engine, canceled, status="pushed", crm_state="canceled",
+                         closed_on=ctx.now)
         ctx.report.activities_canceled_in_crm += len(canceled)
         ctx.progress.advance(len(part))
-
-
-def _mark_canceled(ctx: SyncContext, ids: list[str]) -> None:
-    with ctx.engine.begin() as conn:
-        for start in range(0, len(ids), IN_CHUNK):
-            conn.execute(
-                update(outbox)
-                .where(outbox.c.activity_id.in_(ids[start:start + IN_CHUNK]))
-                .values(status="pushed", crm_state="canceled", closed_on=ctx.now)
-            )

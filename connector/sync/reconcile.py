@@ -19,11 +19,10 @@ from connector.mapping import ActivityMapping
 from connector.store.schema import outbox
 from connector.sync import state
 from connector.sync.context import SyncContext
+from connector.sync.outbox import IN_CHUNK, update_items
 
 log = logging.getLogger("seqsync.sync.reconcile")
 
-# SQLite's default limit on bound parameters is 999 in older builds; stay under it.
-IN_CHUNK = 900
 ACTIVITY_TYPES = (StepType.EMAIL, StepType.PHONECALL, StepType.TASK)
 
 
@@ -94,15 +93,7 @@ def _ours(ctx: SyncContext, ids: list[str]) -> dict[str, str]:
 
 def _mark_seen_in_crm(ctx: SyncContext, ids: list[str]) -> None:
     """A pending item the CRM already has was pushed by a run that died before recording it."""
-    if not ids:
-        return
-    with ctx.engine.begin() as conn:
-        for start in range(0, len(ids), IN_CHUNK):
-            conn.execute(
-                update(outbox)
-                .where(outbox.c.activity_id.in_(ids[start:start + IN_CHUNK]))
-                .values(status="pushed", crm_state="open", pushed_on=ctx.now)
-            )
+    update_items(ctx.engine, ids, status="pushed", crm_state="open", pushed_on=ctx.now)
     ctx.report.activities_already_existed += len(ids)
 
 
