@@ -15,6 +15,8 @@ from connector.pipeline.context import Message
 from connector.pipeline.results import BulkResult
 from connector.store import records as record_store
 
+CONNECT_SLICE = 5000
+
 
 class PartialFailure(SeqsyncError):
     """Some records were done, some were skipped (each one is listed)."""
@@ -73,17 +75,20 @@ def connect(
     if where:
         conditions = record_store.parse_where(where)
         with app.store.begin() as db:
-            matched = record_store.query_records(
+            ids += record_store.query_record_ids(
                 db, table=found.entity, unconnected=True, where=conditions, open_only=True
             )
-        ids += [r.id for r in matched]
         if not ids:
             get_state().out.emit({"succeeded": 0, "skipped": 0, "records": []},
                                  "no records match")
             return
     if not ids:
         raise InvalidInput("nothing to connect: give record ids, --file or --where")
-    result = app.execute(Message.CONNECT, ConnectRequest(found.id, ids))
+    # One transaction per slice: a whole table's worth of ids never sits in one message.
+    result = BulkResult()
+    for start in range(0, len(ids), CONNECT_SLICE):
+        request = ConnectRequest(found.id, ids[start:start + CONNECT_SLICE])
+        result.outcomes.extend(app.execute(Message.CONNECT, request).outcomes)
     report(result, "connected")
 
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from types import MappingProxyType
+from typing import Any
 
-from sqlalchemy import Connection, Row, bindparam, insert, select, update
+from sqlalchemy import Connection, Row, Select, bindparam, insert, select, update
 from sqlalchemy.sql import ColumnElement
 
 from connector.engine.models import Record
@@ -110,16 +111,16 @@ def _condition(column: str, value: str) -> ColumnElement[bool]:
     return records.c.columns[column].as_string() == value
 
 
-def query_records(
-    db: Connection,
+def _records_query(
+    columns: Any,
     *,
-    table: str | None = None,
-    unconnected: bool = False,
-    where: Mapping[str, str] | None = None,
-    open_only: bool = False,
-    limit: int | None = None,
-) -> list[Record]:
-    query = select(records).order_by(records.c.table, records.c.name, records.c.id)
+    table: str | None,
+    unconnected: bool,
+    where: Mapping[str, str] | None,
+    open_only: bool,
+    limit: int | None,
+) -> Select[Any]:
+    query = select(columns).order_by(records.c.table, records.c.name, records.c.id)
     if table:
         query = query.where(records.c.table == table)
     if open_only:
@@ -130,4 +131,32 @@ def query_records(
         query = query.where(_condition(column, value))
     if limit:
         query = query.limit(limit)
+    return query
+
+
+def query_records(
+    db: Connection,
+    *,
+    table: str | None = None,
+    unconnected: bool = False,
+    where: Mapping[str, str] | None = None,
+    open_only: bool = False,
+    limit: int | None = None,
+) -> list[Record]:
+    query = _records_query(records, table=table, unconnected=unconnected, where=where,
+                           open_only=open_only, limit=limit)
     return [record_from_row(row) for row in db.execute(query)]
+
+
+def query_record_ids(
+    db: Connection,
+    *,
+    table: str | None = None,
+    unconnected: bool = False,
+    where: Mapping[str, str] | None = None,
+    open_only: bool = False,
+) -> list[str]:
+    """Only the ids of what query_records would return: bulk connect of a whole table."""
+    query = _records_query(records.c.id, table=table, unconnected=unconnected, where=where,
+                           open_only=open_only, limit=None)
+    return list(db.execute(query).scalars())
