@@ -33,7 +33,9 @@ def register_secret(value: str | None) -> None:
 def redact(text: str) -> str:
     text = _BEARER.sub(r"\1[redacted]", text)
     text = _JWT.sub("[redacted-token]", text)
-    for secret in _secrets:
+    with _secrets_lock:  # push workers log while the main thread may register a secret
+        secrets = tuple(_secrets)
+    for secret in secrets:
         if secret in text:
             text = text.replace(secret, "[redacted]")
     return text

@@ -30,8 +30,7 @@ def read_id_file(path: Path) -> list[str]:
         lines = path.read_text(encoding="utf-8").splitlines()
     except OSError as exc:
         raise InvalidInput(f"{path}: cannot read: {exc.strerror or exc}") from None
-    return [line.split("#", 1)[0].strip().lower() for line in lines
-            if line.split("#", 1)[0].strip()]
+    return [rid.lower() for line in lines if (rid := line.split("#", 1)[0].strip())]
 
 
 def report(result: BulkResult, verb: str) -> None:

@@ -9,7 +9,7 @@ import typer
 from connector.cli import views
 from connector.cli.output import when
 from connector.cli.state import get_state
-from connector.errors import NotFound
+from connector.errors import InvalidInput, NotFound
 from connector.store import connections as conn_store
 from connector.store import outbox as outbox_store
 from connector.store import records as record_store
@@ -31,9 +31,15 @@ def list_(
     """List records, with the sequence each is on."""
     state = get_state()
     conditions = record_store.parse_where(where or [])
+    table = entity.strip().lower() if entity else None
+    if table is not None and table not in state.settings.sync.tables:
+        raise InvalidInput(
+            f"--entity {entity!r}: not a synced table (one of: "
+            f"{', '.join(state.settings.sync.tables)})"
+        )
     with state.app().store.begin() as db:
         found = record_store.query_records(
-            db, table=entity.strip().lower() if entity else None, unconnected=unconnected,
+            db, table=table, unconnected=unconnected,
             where=conditions,
         )
         current = conn_store.current_by_record(db, (r.id for r in found))

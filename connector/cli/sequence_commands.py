@@ -127,14 +127,12 @@ def _step_fields(
     kind: StepType, name: str | None, description: str | None, template: str | None,
     days: int | None, hours: int | None,
 ) -> dict[str, object]:
+    if template is not None and kind is not StepType.EMAIL:
+        raise InvalidInput("--template only applies to email steps")
     if kind is StepType.WAIT:
-        if template is not None:
-            raise InvalidInput("--template only applies to email steps")
         return {"days": days, "hours": hours, "name": name, "description": description}
     if days is not None or hours is not None:
         raise InvalidInput(f"--days and --hours only apply to wait steps, not {kind.value}")
-    if template is not None and kind is not StepType.EMAIL:
-        raise InvalidInput("--template only applies to email steps")
     return {"name": name, "description": description, "template": template}
 
 

@@ -98,6 +98,12 @@ def _caller_key(logical_name: str, rows: list[dict[str, Any]]) -> str | None:
     return None
 
 
+def _targets(logical_name: str, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The `Targets` of a *Multiple action: copies typed with `@odata.type`."""
+    odata_type = f"Microsoft.Dynamics.CRM.{odata.name(logical_name)}"
+    return [{**row, "@odata.type": odata_type} for row in rows]
+
+
 class DataverseClient:
     """A thread-safe Dataverse Web API client; one requests.Session per worker thread."""
 
@@ -477,8 +483,7 @@ class DataverseClient:
                 odata.guid(row.get(key))
         else:
             key = _caller_key(logical_name, rows)
-        odata_type = f"Microsoft.Dynamics.CRM.{odata.name(logical_name)}"
-        targets = [{**row, "@odata.type": odata_type} for row in rows]
+        targets = _targets(logical_name, rows)
         url = self.url(f"{odata.name(entity_set)}/Microsoft.Dynamics.CRM.CreateMultiple")
         resp = self.request("POST", url, idempotent=key is not None,
                             json_body={"Targets": targets})
@@ -500,8 +505,7 @@ class DataverseClient:
             return
         for row in rows:
             odata.guid(row.get(key))
-        odata_type = f"Microsoft.Dynamics.CRM.{odata.name(logical_name)}"
-        targets = [{**row, "@odata.type": odata_type} for row in rows]
+        targets = _targets(logical_name, rows)
         url = self.url(f"{odata.name(entity_set)}/Microsoft.Dynamics.CRM.UpdateMultiple")
         self.request("POST", url, idempotent=True, json_body={"Targets": targets})
 

@@ -113,7 +113,10 @@ def mock_server(
                    "one, or read it from the --ready-file JSON.")
     if ready_file is not None:
         tmp = ready_file.with_suffix(ready_file.suffix + ".tmp")
-        tmp.write_text(json.dumps(details), encoding="utf-8")
+        # It holds the client secret: readable by its owner only, like a token cache.
+        with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w",
+                       encoding="utf-8") as fh:
+            fh.write(json.dumps(details))
         tmp.replace(ready_file)
     try:
         while not stop.wait(0.5):

@@ -27,7 +27,8 @@ def scratch_state(settings: Settings) -> Iterator[Settings]:
     prefix = "sqlite:///"
     url = settings.state.url
     if not url.startswith(prefix):
-        raise InvalidInput("--dry-run works on a SQLite state store only ([state] url)")
+        raise InvalidInput(f"{settings.source}: [state] url: --dry-run works on a SQLite "
+                           "state store only")
     folder = Path(tempfile.mkdtemp(prefix="seqsync-dry-run-"))
     try:
         scratch = folder / "state.db"
@@ -54,14 +55,14 @@ class RecordingClient:
         return getattr(self._client, name)
 
     def _note(self, action: str, entity_set: str, items: list[dict[str, Any]]) -> None:
-        with self._report._lock:
-            self._report.would_write.append({
-                "action": action, "entity_set": entity_set, "count": len(items),
-                "sample": [_describe(i) for i in items[:SAMPLE]],
-            })
+        self._report.note_write({
+            "action": action, "entity_set": entity_set, "count": len(items),
+            "sample": [_describe(i) for i in items[:SAMPLE]],
+        })
 
-    def create_multiple(self, entity_set: str, logical_name: str,
-                        rows: list[dict[str, Any]]) -> list[str]:
+    def create_multiple(self, entity_set: str, logical_name: str, rows: list[dict[str, Any]],
+                        *, key: str | None = None) -> list[str]:
+        # Same signature as DataverseClient.create_multiple; nothing is sent, so `key` is moot.
         self._note("create", entity_set, rows)
         return [str(r.get("activityid", "")) for r in rows]
 

@@ -26,9 +26,9 @@ def pull(ctx: SyncContext) -> None:
         ctx.progress.phase(f"pull {mapping.logical_name}")
         try:
             pull_table(ctx, mapping)
+        except CrmUnavailable:
+            raise  # the CRM is gone or refuses us: nothing else will work either
         except (DataverseError, SeqsyncError) as exc:
-            if isinstance(exc, CrmUnavailable):
-                raise  # the CRM is gone or refuses us: nothing else will work either
             # A hostile or broken answer for one table: keep its old delta link (the next run
             # reads the same changes again) and carry on with the rest of the run.
             log.error("pull of %s stopped: %s", mapping.entity_set, exc)
@@ -45,9 +45,8 @@ def pull_table(ctx: SyncContext, mapping: TargetMapping) -> None:
         ctx.page_size, on_expired="reread",
     ):
         if page.full_read and link is not None and seen is None:
-            # The saved token expired: this full read is the only way to learn what was deleted
-            # meanwhile, by noticing what it did not return.
-            log.warning("delta token for %s expired; reading the whole table", mapping.entity_set)
+            # The saved token expired (the client logged it): this full read is the only way
+            # to learn what was deleted meanwhile, by noticing what it did not return.
             ctx.report.full_reads.append(mapping.entity_set)
             seen = set()
         # Map the whole page before writing any of it: one bad row keeps the page out entirely.

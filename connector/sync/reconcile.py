@@ -32,9 +32,9 @@ def reconcile(ctx: SyncContext, types: Iterable[StepType] = ACTIVITY_TYPES) -> N
         ctx.progress.phase(f"reconcile {mapping.logical_name}")
         try:
             reconcile_table(ctx, mapping)
+        except CrmUnavailable:
+            raise  # the CRM is gone or refuses us; a spoiled reply only stops this table
         except (DataverseError, SeqsyncError) as exc:
-            if isinstance(exc, CrmUnavailable):
-                raise  # the CRM is gone or refuses us; a spoiled reply only stops this table
             log.error("reconcile of %s stopped: %s", mapping.entity_set, exc)
             ctx.report.add_error(None, f"reconcile {mapping.entity_set}: {exc}", kind="reconcile")
 

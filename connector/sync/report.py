@@ -38,6 +38,11 @@ class RunReport:
         with self._lock:
             self.errors.append({"kind": kind, "record_id": record_id or "", "message": message})
 
+    def note_write(self, entry: dict[str, Any]) -> None:
+        """A write --dry-run held back."""
+        with self._lock:
+            self.would_write.append(entry)
+
     def count_created(self, activity_type: str, n: int) -> None:
         with self._lock:
             self.activities_created[activity_type] += n

@@ -12,7 +12,6 @@ import re
 import signal
 import threading
 from collections.abc import Callable
-from datetime import datetime
 from types import FrameType
 
 from connector.config import Settings
@@ -83,7 +82,6 @@ class Loop:
         return 0
 
     def _run_once(self) -> None:
-        started = datetime.now()
         try:
             report = self.run(self.settings)
         except LockHeld as exc:
@@ -99,6 +97,6 @@ class Loop:
             return
         self.failures = 0
         log.info(
-            "run %s in %.1f s", report.outcome, (datetime.now() - started).total_seconds(),
+            "run %s in %.1f s", report.outcome, report.duration_seconds,
             extra={"summary": report.summary()},
         )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import Engine, delete, select, update
+from sqlalchemy import Engine, select, update
 
 from connector.store.schema import sync_state
 
@@ -28,7 +28,3 @@ def set_value(engine: Engine, key: str, value: str) -> None:
         if not done:
             conn.execute(sync_state.insert().values(key=key, value=value, updated_on=now))
 
-
-def drop_value(engine: Engine, key: str) -> None:
-    with engine.begin() as conn:
-        conn.execute(delete(sync_state).where(sync_state.c.key == key))

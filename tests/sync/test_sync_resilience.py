@@ -133,7 +133,7 @@ def test_a_revoked_secret_exits_3_with_a_clear_message_and_no_secret(env: World)
     result = env.cli("sync", now=T0 + timedelta(minutes=1))
     assert result.exit_code == 3, result.output
     assert len(result.stderr.strip().splitlines()) == 1
-    assert "authentication" in result.stderr.lower() or "invalid_client" in result.stderr
+    assert "invalid_client" in result.stderr
     assert old_secret not in result.output and old_secret not in result.stderr
     assert "Traceback" not in result.stderr
     assert _dump(env) == before
@@ -145,38 +145,6 @@ def _dump(env: World) -> dict[str, list]:
 
     return {name: sorted(map(tuple, env.db(table)), key=repr)
             for name, table in schema.metadata.tables.items() if name != "runs"}
-
-
-def _self_signed_ca() -> bytes:
-    from datetime import UTC, datetime
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "someone else's CA")])
-    now = datetime.now(UTC)
-    cert = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name)
-        .public_key(key.public_key()).serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(days=1)).not_valid_after(now + timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    return cert.public_bytes(serialization.Encoding.PEM)
-
-
-def test_an_untrusted_server_certificate_exits_3(env: World, tmp_path) -> None:
-    other_ca = tmp_path / "other-ca.pem"
-    other_ca.write_bytes(_self_signed_ca())
-    (env.folder / "token-cache.json").unlink(missing_ok=True)
-    env.write_config(crm={"ca_bundle": str(other_ca)})
-    result = env.cli("sync", now=T0)
-    assert result.exit_code == 3, result.output
-    assert len(result.stderr.strip().splitlines()) == 1
-    assert "tls" in result.stderr.lower() or "certificate" in result.stderr.lower()
 
 
 def test_serve_runs_on_an_interval_and_exits_0_on_sigterm(env: World) -> None:
