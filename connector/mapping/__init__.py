@@ -1,6 +1,6 @@
 """Mappings: `mappings/*.toml` (data) -> CRM row to local record, and activity payloads."""
 
-from connector.mapping.activity import ActivityMapping, OutboxItem
+from connector.mapping.activity import ActivityMapping, OutboxItem, PayloadPlan
 from connector.mapping.errors import MappingError, RowError
 from connector.mapping.loader import (
     ACTIVITY_FILES,
@@ -17,6 +17,7 @@ __all__ = [
     "MappingError",
     "Mappings",
     "OutboxItem",
+    "PayloadPlan",
     "RowError",
     "TargetMapping",
     "default_directory",

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -17,6 +19,110 @@ from connector.mapping.values import Column, Name, ValueProblem, iso_utc, parse_
 # activityparty.participationtypemask values (Dataverse constants, not tenant settings).
 SENDER = 1
 TO_RECIPIENT = 2
+
+
+@dataclass(frozen=True, slots=True)
+class PayloadPlan:
+    """One (activity table, regarding table) payload shape, worked out once.
+
+    Push builds a body per activity, hundreds of thousands a run: here the key names, the
+    constant parts and the URL prefixes are plain attributes, and `body` is plain dict work
+    (reading them off the pydantic model per row cost more than the rest of the body).
+    """
+
+    odata_type: str
+    primary_key: str
+    subject_key: str
+    subject_limit: int
+    description_key: str
+    due_key: str
+    regarding_key: str
+    regarding_prefix: str
+    constants: dict[str, str | int | float | bool]
+    owner_key: str
+    owner_prefix: str
+    sender_key: str
+    party_collection: str | None
+    # The To party; all None when the target names none or the activity has no parties.
+    recipient_key: str | None
+    recipient_prefix: str | None
+    recipient_column: str | None
+    recipient_is_record: bool
+
+    @classmethod
+    def build(cls, mapping: ActivityMapping, nav: str, target: TargetMapping) -> PayloadPlan:
+        # Tasks have no parties: their recipient would never be read.
+        recipient = target.recipient if mapping.party_collection else None
+        return cls(
+            odata_type=mapping.odata_type,
+            primary_key=mapping.primary_key,
+            subject_key=mapping.columns.subject,
+            subject_limit=mapping.subject_max_length,
+            description_key=mapping.columns.description,
+            due_key=mapping.columns.due,
+            regarding_key=f"{nav}@odata.bind",
+            regarding_prefix=f"/{target.entity_set}(",
+            constants=dict(mapping.columns.constants),
+            owner_key=f"{mapping.owner.bind}@odata.bind",
+            owner_prefix=f"/{mapping.owner.entity_set}(",
+            sender_key=f"{mapping.owner.party}@odata.bind",
+            party_collection=mapping.party_collection,
+            recipient_key=f"{recipient.party}@odata.bind" if recipient else None,
+            recipient_prefix=f"/{recipient.entity_set}(" if recipient else None,
+            recipient_column=recipient.column if recipient else None,
+            recipient_is_record=recipient is not None and recipient.column == target.primary_key,
+        )
+
+    def recipient_of(
+        self, record_id: str, columns: Mapping[str, object] | str | None
+    ) -> str | None:
+        """The To party's id for a stored record (its id or a guid column), if it has one.
+
+        `columns` may still be the stored JSON text: it is only parsed when the recipient
+        lives there.
+        """
+        if self.recipient_column is None:
+            return None
+        if self.recipient_is_record:
+            return record_id
+        if isinstance(columns, str):
+            columns = json.loads(columns)
+        value = columns.get(self.recipient_column) if columns else None
+        return value if isinstance(value, str) and value else None
+
+    def body(
+        self, activity_id: str, record_id: str, subject: str, description: str | None,
+        due_at: datetime, owner_id: str | None, recipient_id: str | None,
+    ) -> dict[str, Any]:
+        """The payload; keys in the order (and values the very text) `payload` always wrote."""
+        limit = self.subject_limit
+        if len(subject) > limit:
+            subject = subject[: limit - 1] + "…"
+        body: dict[str, Any] = {
+            "@odata.type": self.odata_type,
+            self.primary_key: activity_id,
+            self.subject_key: subject,
+            self.description_key: description or "",
+            self.due_key: iso_utc(due_at),
+            self.regarding_key: f"{self.regarding_prefix}{record_id})",
+        }
+        if self.constants:
+            body.update(self.constants)
+        owner = f"{self.owner_prefix}{owner_id})" if owner_id else None
+        if owner:
+            body[self.owner_key] = owner
+        if self.party_collection:
+            parties = []
+            if owner:
+                parties.append({self.sender_key: owner, "participationtypemask": SENDER})
+            if self.recipient_key is not None and recipient_id:
+                parties.append({
+                    self.recipient_key: f"{self.recipient_prefix}{recipient_id})",
+                    "participationtypemask": TO_RECIPIENT,
+                })
+            if parties:
+                body[self.party_collection] = parties
+        return body
 
 
 class OutboxItem(Protocol):
@@ -73,6 +179,7 @@ class ActivityMapping(Strict):
     columns: Payload = Field(alias="payload")
 
     _targets: dict[str, TargetMapping] = PrivateAttr(default_factory=dict)
+    _plans: dict[str, PayloadPlan] = PrivateAttr(default_factory=dict)
     _source: str = PrivateAttr(default="")
 
     def problem(self) -> tuple[str, str] | None:
@@ -90,6 +197,10 @@ class ActivityMapping(Strict):
         """Give the mapping the target tables it regards (for their entity sets and recipients)."""
         self._targets = dict(targets)
         self._source = source
+        self._plans = {
+            table: PayloadPlan.build(self, nav, targets[table])
+            for table, nav in self.regarding.items() if table in targets
+        }
 
     @property
     def odata_type(self) -> str:
@@ -116,42 +227,21 @@ class ActivityMapping(Strict):
 
         A missing owner or recipient leaves that bind out: the CRM then applies its defaults.
         """
-        target = self._targets.get(item.record_table)
-        nav = self.regarding.get(item.record_table)
-        if target is None or nav is None:
-            raise MappingError(
-                f"{self._source or self.logical_name}: [regarding] {item.record_table}: "
-                f"no binding for table {item.record_table!r}"
-            )
-        body: dict[str, Any] = {
-            "@odata.type": self.odata_type,
-            self.primary_key: item.activity_id,
-            self.columns.subject: self.subject(item.subject),
-            self.columns.description: item.description or "",
-            self.columns.due: iso_utc(item.due_at),
-            f"{nav}@odata.bind": f"/{target.entity_set}({item.record_id})",
-        }
-        body.update(self.columns.constants)
+        plan = self.payload_plan(item.record_table)
         owner_id = item.owner_id or (record.owner_id if record is not None else None)
-        if owner_id:
-            body[f"{self.owner.bind}@odata.bind"] = f"/{self.owner.entity_set}({owner_id})"
-        if self.party_collection:
-            parties = []
-            if owner_id:
-                parties.append({
-                    f"{self.owner.party}@odata.bind": f"/{self.owner.entity_set}({owner_id})",
-                    "participationtypemask": SENDER,
-                })
-            recipient_id = target.recipient_id(record) if record is not None else None
-            if target.recipient is not None and recipient_id:
-                parties.append({
-                    f"{target.recipient.party}@odata.bind":
-                        f"/{target.recipient.entity_set}({recipient_id})",
-                    "participationtypemask": TO_RECIPIENT,
-                })
-            if parties:
-                body[self.party_collection] = parties
-        return body
+        recipient_id = plan.recipient_of(record.id, record.columns) if record is not None else None
+        return plan.body(item.activity_id, item.record_id, item.subject, item.description,
+                         item.due_at, owner_id, recipient_id)
+
+    def payload_plan(self, record_table: str) -> PayloadPlan:
+        """The payload shape for activities regarding `record_table` (built once, in `bind`)."""
+        plan = self._plans.get(record_table)
+        if plan is None:
+            raise MappingError(
+                f"{self._source or self.logical_name}: [regarding] {record_table}: "
+                f"no binding for table {record_table!r}"
+            )
+        return plan
 
     def activity_id(self, row: Mapping[str, object]) -> str:
         raw = row.get(self.primary_key)

@@ -66,7 +66,12 @@ def parse_datetime(value: object) -> datetime:
 
 def iso_utc(moment: datetime) -> str:
     """`2025-03-01T09:30:00Z`: the form Dataverse writes and accepts."""
-    if moment.tzinfo is None:
+    zone = moment.tzinfo
+    if (zone is None or zone is UTC) and moment.year >= 1000:
+        # Already UTC (what the store hands back): the C isoformat is several times quicker
+        # than astimezone + strftime. strftime does not pad years before 1000, hence the test.
+        return moment.isoformat(timespec="seconds")[:19] + "Z"
+    if zone is None:
         moment = moment.replace(tzinfo=UTC)
     return moment.astimezone(UTC).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
 
