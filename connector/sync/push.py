@@ -190,8 +190,10 @@ def _create_many(
     payloads: list[tuple[str, str, dict[str, Any]]], outcome: ChunkOutcome,
 ) -> None:
     try:
+        # key= names the caller-chosen id column, which is what makes this create safe to retry.
         ctx.client.create_multiple(
-            mapping.entity_set, mapping.logical_name, [body for _, _, body in payloads]
+            mapping.entity_set, mapping.logical_name, [body for _, _, body in payloads],
+            key=mapping.primary_key,
         )
         outcome.created.extend(a for a, _, _ in payloads)
         return
