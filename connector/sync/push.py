@@ -23,7 +23,13 @@ from typing import Any
 from sqlalchemy import Row, Text, func, literal_column, select, type_coerce, update
 
 from connector.dataverse.client import BatchOperation
-from connector.dataverse.errors import DataverseError, DuplicateKey, Throttled, TransientError
+from connector.dataverse.errors import (
+    BadResponse,
+    DataverseError,
+    DuplicateKey,
+    Throttled,
+    TransientError,
+)
 from connector.engine.models import DisconnectRequest, EndReason, StepType
 from connector.errors import CrmUnavailable
 from connector.mapping import ActivityMapping, PayloadPlan
@@ -177,8 +183,9 @@ def _send_chunk(
     outcome = ChunkOutcome(step_type)
     try:
         _create_many(ctx, mapping, payloads, outcome)
-    except (Throttled, TransientError) as exc:
-        # Retries are exhausted: leave these pending; the next run sends the same ids again.
+    except (Throttled, TransientError, BadResponse) as exc:
+        # Retries are exhausted, or the reply could not be read: leave these pending; the next
+        # run sends the same ids again and "already exists" sorts out what did get through.
         done = set(outcome.created) | set(outcome.existed) | {a for a, _, _ in outcome.failed}
         outcome.deferred = [a for a, _, _ in payloads if a not in done]
         outcome.deferred_reason = str(exc)

@@ -185,9 +185,8 @@ def test_a_spoiled_batch_reply_costs_a_retry_on_the_next_run_not_a_duplicate(
                else (s, h, b))
     result = world.cli("sync", now=NOW)
     assert "Traceback" not in result.output and "unexpected" not in result.output
-    assert result.exit_code in (1, 3), result.output
-    if result.exit_code == 3:
-        assert len(result.stderr.strip().splitlines()) == 1
+    # The spoiled chunk is set aside for the next run; the run itself finishes, partially.
+    assert result.exit_code == 1, result.output
     assert check(world, NOW, complete=False).ok
     hostile.rsps.reset()
     hostile.rsps.add_passthru(world.crm.url)
