@@ -101,19 +101,38 @@ def open_app(settings: Settings, *, now: datetime | None = None) -> App:
     return App(settings, store, pipeline, now)
 
 
+# Due connections planned per transaction. Each planned connection touches entries spread
+# over GUID-keyed indexes; the bigger the transaction, the more of them share a page written
+# at commit (measured on 1M due: ~220 us per connection at 5,000 a commit, ~170 at 20,000).
+PLAN_TRANSACTION_ROWS = 20_000
+
+
 def plan_due_batches(
     app: App, now: datetime, batch_size: int = 5000
 ) -> Iterator[StepDueResult]:
     """Plan every due step: reads due connections page by page (keyset on id, active
-    sequences only) and runs one StepDue message, one transaction, per page."""
+    sequences only) and runs one StepDue message per page of `batch_size`, several pages a
+    transaction (PLAN_TRANSACTION_ROWS). Results are yielded once their transaction has
+    committed."""
+    if now.tzinfo is None:
+        raise InvalidInput(f"now={now.isoformat()} has no time zone")
     after = ""
     with app.store.begin() as db:
         # Past a few pages, sorting the due rows per page costs more than walking the ids.
         walk_ids = conn_store.due_count(db, now) > 4 * batch_size
+    pages_per_transaction = max(1, PLAN_TRANSACTION_ROWS // max(1, batch_size))
     while True:
-        with app.store.begin() as db:
-            page = conn_store.due_page(db, now, after, batch_size, walk_ids=walk_ids)
-        if not page:
+        results: list[StepDueResult] = []
+        # Pages are read in the message's own transaction: StepDue then trusts those rows
+        # instead of reading them a second time.
+        with app.pipeline.transaction() as tx:
+            assert tx.db is not None
+            for _ in range(pages_per_transaction):
+                page = conn_store.due_page(tx.db, now, after, batch_size, walk_ids=walk_ids)
+                if not page:
+                    break
+                after = page[-1].id
+                results.append(tx.execute(Message.STEP_DUE, page, now=now))
+        yield from results
+        if len(results) < pages_per_transaction:
             return
-        after = page[-1].id
-        yield app.execute(Message.STEP_DUE, page, now=now)

@@ -228,8 +228,18 @@ def _disconnect(ctx: Context) -> None:
 def _step_due(ctx: Context) -> None:
     db = ctx.connection
     wanted: list[Conn] = list(ctx.target)
-    # Re-read: the target says which connections; the database says where they are now.
-    fresh, owners = conn_store.by_ids_with_owner(db, (c.id for c in wanted))
+    # The target says which connections; the database says where they are now. Rows read in
+    # this very transaction (a DuePage, items plugins left untouched) are current already;
+    # anything else is read again.
+    read = ctx.target.trusted(db) if isinstance(ctx.target, conn_store.DuePage) else {}
+    trusted = {c.id: c for c in wanted if read.get(c.id) is c}
+    fresh, owners = conn_store.by_ids_with_owner(
+        db, (c.id for c in wanted if c.id not in trusted)
+    )
+    if trusted:
+        page_owners = ctx.target.owners
+        owners.update((c.record_id, page_owners[c.record_id]) for c in trusted.values())
+        fresh = {**trusted, **fresh}
     seqs = seq_store.load_sequences(db, {c.sequence_id for c in fresh.values()})
     adjusters: list[progression.DueAdjuster] = ctx.shared_variables.get(DUE_ADJUSTERS, [])
 

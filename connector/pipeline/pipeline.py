@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+
+from sqlalchemy import Connection
 
 from connector.config import Settings
 from connector.errors import InvalidInput, RuleViolation, SeqsyncError
@@ -39,6 +42,24 @@ class Operation:
 
     run: Callable[[Context], None]
     pre_image: Callable[[Context], Any] | None = None
+
+
+class Transaction:
+    """An open transaction from `Pipeline.transaction()`: `db` to read, `execute` to run
+    messages in it as top-level messages (depth 1)."""
+
+    def __init__(self, pipeline: Pipeline) -> None:
+        self.pipeline = pipeline
+        self.db: Connection | None = None
+        self.after_commit: list[tuple[Any, Context]] = []
+
+    def execute(self, message: Message | str, target: Any, *, now: datetime,
+                table: str | None = None, user: str | None = None,
+                correlation_id: str | None = None) -> Any:
+        if self.db is None:
+            raise RuntimeError("the transaction has ended")
+        return self.pipeline.execute(message, target, now=now, table=table, user=user,
+                                     correlation_id=correlation_id, tx=self)
 
 
 class Pipeline:
@@ -75,6 +96,7 @@ class Pipeline:
         user: str | None = None,
         correlation_id: str | None = None,
         parent: Context | None = None,
+        tx: Transaction | None = None,
     ) -> Any:
         try:
             msg = Message(message)
@@ -101,13 +123,33 @@ class Pipeline:
             ctx.after_commit = parent.after_commit
             self._run(ctx)
             return ctx.result
+        if tx is not None:
+            ctx.db = tx.db
+            ctx.after_commit = tx.after_commit
+            self._run(ctx)
+            return ctx.result
         with self.store.begin() as db:
             ctx.db = db
             self._run(ctx)
         ctx.db = None
-        for step, step_ctx in ctx.after_commit:
-            self._run_async(step, step_ctx)
+        self._after_commit(ctx.after_commit)
         return ctx.result
+
+    @contextmanager
+    def transaction(self) -> Iterator[Transaction]:
+        """One store transaction the caller can read in and then run top-level messages in
+        (`tx.execute`): committed when the block ends, then asynchronous plugins run."""
+        tx = Transaction(self)
+        with self.store.begin() as db:
+            tx.db = db
+            yield tx
+        tx.db = None
+        self._after_commit(tx.after_commit)
+
+    def _after_commit(self, queued: list[tuple[Any, Context]]) -> None:
+        for step, step_ctx in queued:
+            step_ctx.db = None
+            self._run_async(step, step_ctx)
 
     def _run(self, ctx: Context) -> None:
         operation = self._operations[ctx.message]

@@ -11,13 +11,25 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
+from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, DateTime
+from sqlalchemy.sql.compiler import Compiled
 from sqlalchemy.sql.dml import ValuesBase
 
 
-def _sqlite_value(value: Any) -> Any:
+def _is_time(compiled: Compiled, name: str, first: Any) -> bool:
+    """Whether a bound parameter holds times: a DateTime column (or decorator of one), or a
+    datetime in the first row (a parameter Core did not type)."""
+    bind = compiled.binds.get(name)  # type: ignore[attr-defined]
+    kind = getattr(bind, "type", None)
+    kind = getattr(kind, "impl", kind)
+    return isinstance(kind, DateTime) or isinstance(first, datetime)
+
+
+def sqlite_value(value: Any) -> Any:
+    """A bound value as SQLAlchemy's SQLite dialect would store it (aware time -> UTC text)."""
     if isinstance(value, datetime):
         if value.tzinfo is None:
             raise ValueError(f"naive datetime {value!r}: pass timezone-aware times")
@@ -42,7 +54,9 @@ def execute_many(db: Connection, stmt: ValuesBase, rows: Sequence[Mapping[str, A
     if any(name not in rows[0] for name in order):
         db.execute(stmt, list(rows))  # a default to fill in: let Core do it
         return
-    # A batch repeats a few instants (its `now`, shared due times): format each once.
+    # Only time columns need converting; the rest go to the driver as they are (itemgetter
+    # builds each row's tuple in C). A batch repeats a few instants: format each once.
+    times = [i for i, name in enumerate(order) if _is_time(compiled, name, rows[0][name])]
     texts: dict[datetime, str] = {}
 
     def value(item: Any) -> Any:
@@ -50,13 +64,23 @@ def execute_many(db: Connection, stmt: ValuesBase, rows: Sequence[Mapping[str, A
             return item
         text = texts.get(item)
         if text is None:
-            text = texts[item] = _sqlite_value(item)
+            text = texts[item] = sqlite_value(item)
         return text
 
+    params: list[Any]
+    if len(order) == 1:
+        params = [(value(row[order[0]]),) for row in rows]
+    else:
+        get = itemgetter(*order)
+        params = [get(row) for row in rows]
+        if times:
+            for n, found in enumerate(params):
+                values = list(found)
+                for i in times:
+                    values[i] = value(values[i])
+                params[n] = values
     cursor = db.connection.driver_connection.cursor()  # type: ignore[union-attr]
     try:
-        cursor.executemany(
-            str(compiled), [tuple([value(row[name]) for name in order]) for row in rows]
-        )
+        cursor.executemany(str(compiled), params)
     finally:
         cursor.close()

@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from datetime import datetime
+from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import Connection, Row, bindparam, delete, func, insert, select, update
+from sqlalchemy import (
+    Connection,
+    Row,
+    Select,
+    bindparam,
+    delete,
+    func,
+    insert,
+    select,
+    update,
+)
 
 from connector.engine.models import Connection as Conn
 from connector.engine.models import ConnectionState, HistoryEvent, Sequence, SequenceStatus
-from connector.store.bulk import execute_many
+from connector.store.bulk import execute_many, sqlite_value
 from connector.store.chunks import chunks, unique
 from connector.store.schema import connection_history, connections, records, sequences
 
@@ -139,10 +150,69 @@ def due_count(db: Connection, now: datetime) -> int:
     return int(db.execute(query).scalar() or 0)
 
 
+class DuePage(list[Conn]):
+    """A page of due connections, with their records' (table, owner id), as read inside the
+    transaction `connection`. StepDue may trust these very objects instead of reading them
+    again when it runs in that same transaction."""
+
+    def __init__(self, conns: Iterable[Conn], owners: dict[str, tuple[str, str | None]],
+                 connection: Connection) -> None:
+        super().__init__(conns)
+        self.owners = owners
+        self.connection = connection
+        self.read = {c.id: c for c in self}
+
+    def trusted(self, db: Connection) -> dict[str, Conn]:
+        """id -> connection for rows read in `db`'s transaction (none for another one)."""
+        return self.read if self.connection is db else {}
+
+
+_DUE_COLUMNS = (
+    connections.c.id, connections.c.record_id, connections.c.sequence_id,
+    connections.c.step_id, connections.c.state, connections.c.due_at,
+    connections.c.connected_on, connections.c.step_started_on, connections.c.activity_id,
+    connections.c.attempt, records.c.table.label("record_table"),
+    records.c.owner_id.label("record_owner"),
+)
+
+
+def _sqlite_rows(db: Connection, query: Select[Any]) -> list[tuple[Any, ...]]:
+    """Run `query` on the driver's own cursor: plain tuples, no per-value result processing
+    (times come back as SQLite text; the caller parses them)."""
+    compiled = query.compile(dialect=db.dialect)
+    params = compiled.params
+    values = tuple(sqlite_value(params[name]) for name in compiled.positiontup or [])
+    cursor = db.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        return cursor.execute(str(compiled), values).fetchall()
+    finally:
+        cursor.close()
+
+
+def _utc_reader() -> Callable[[str | datetime | None], datetime | None]:
+    """Parses SQLite's stored time text (as SQLAlchemy wrote it) into aware UTC; each distinct
+    text once, since a page repeats a few instants."""
+    seen: dict[object, datetime | None] = {None: None}
+
+    def read(value: str | datetime | None) -> datetime | None:
+        found = seen.get(value, _MISSING)
+        if found is _MISSING:
+            found = seen[value] = (
+                datetime.fromisoformat(value) if isinstance(value, str) else value
+            ).replace(tzinfo=UTC)
+        return found  # type: ignore[return-value]
+
+    return read
+
+
+_MISSING = object()
+
+
 def due_page(
     db: Connection, now: datetime, after_id: str, limit: int, *, walk_ids: bool = False
-) -> list[Conn]:
-    """Scheduled connections of active sequences due at `now`, in id order after `after_id`.
+) -> DuePage:
+    """Scheduled connections of active sequences due at `now`, in id order after `after_id`,
+    with their records' (table, owner id).
 
     Keyset pagination on the primary key keeps every page cheap however far the scan has got.
     Read through the due index, each page sorts every remaining due row by id; when many are
@@ -152,8 +222,9 @@ def due_page(
     if walk_ids:
         state = state + ""  # an expression the due index cannot serve: the id order wins
     query = (
-        select(connections)
+        select(*_DUE_COLUMNS)
         .join(sequences, sequences.c.id == connections.c.sequence_id)
+        .join(records, records.c.id == connections.c.record_id)
         .where(
             connections.c.id > after_id,
             state == ConnectionState.SCHEDULED.value,
@@ -163,4 +234,24 @@ def due_page(
         .order_by(connections.c.id)
         .limit(limit)
     )
-    return [conn_from_row(row) for row in db.execute(query)]
+    owners: dict[str, tuple[str, str | None]] = {}
+    if db.dialect.name != "sqlite":
+        conns = []
+        for row in db.execute(query):
+            conns.append(conn_from_row(row))
+            owners[row.record_id] = (row.record_table, row.record_owner)
+        return DuePage(conns, owners, db)
+    # The page is read for every due connection: SQLAlchemy's per-value result processing
+    # was a third of the read, so SQLite rows are built straight from the driver's tuples.
+    utc = _utc_reader()
+    conns = []
+    for (id_, record_id, sequence_id, step_id, state_text, due_at, connected_on, started_on,
+         activity_id, attempt, table, owner) in _sqlite_rows(db, query):
+        conns.append(Conn(
+            id=id_, record_id=record_id, sequence_id=sequence_id, step_id=step_id,
+            state=_STATES.get(state_text) or ConnectionState(state_text), due_at=utc(due_at),
+            connected_on=utc(connected_on), step_started_on=utc(started_on),  # type: ignore[arg-type]
+            activity_id=activity_id, attempt=attempt,
+        ))
+        owners[record_id] = (table, owner)
+    return DuePage(conns, owners, db)
