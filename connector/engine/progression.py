@@ -13,7 +13,6 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from connector.engine.connections import end
-from connector.engine.ids import activity_id as activity_id_for
 from connector.engine.models import (
     ActivityOutcome,
     ActivityResult,
@@ -26,6 +25,7 @@ from connector.engine.models import (
     PlanActivity,
     Sequence,
     Step,
+    activity_id_for,
 )
 from connector.engine.sequences import index_of
 
