@@ -11,10 +11,10 @@ from typing import Any, Protocol
 from pydantic import Field, PrivateAttr
 
 from connector.engine.models import ActivityOutcome, Record
-from connector.mapping.base import Strict
+from connector.mapping.base import Strict, row_key
 from connector.mapping.errors import MappingError, RowError
 from connector.mapping.target import TargetMapping
-from connector.mapping.values import Column, Name, ValueProblem, iso_utc, parse_datetime, parse_guid
+from connector.mapping.values import Column, Name, ValueProblem, iso_utc, parse_datetime
 
 # activityparty.participationtypemask values (Dataverse constants, not tenant settings).
 SENDER = 1
@@ -244,13 +244,7 @@ class ActivityMapping(Strict):
         return plan
 
     def activity_id(self, row: Mapping[str, object]) -> str:
-        raw = row.get(self.primary_key)
-        if raw is None:
-            raise RowError(self.logical_name, None, self.primary_key, "primary key missing")
-        try:
-            return parse_guid(raw)
-        except ValueProblem as exc:
-            raise RowError(self.logical_name, None, self.primary_key, str(exc)) from None
+        return row_key(row, self.logical_name, self.primary_key)
 
     def outcome(self, row: Mapping[str, object]) -> ActivityOutcome | None:
         """Completed or canceled as read back from the CRM; None while the activity is open."""

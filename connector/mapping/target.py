@@ -9,7 +9,7 @@ from types import MappingProxyType
 from pydantic import Field, PrivateAttr
 
 from connector.engine.models import Record
-from connector.mapping.base import Strict
+from connector.mapping.base import Strict, row_key
 from connector.mapping.errors import RowError
 from connector.mapping.values import (
     CONVERTERS,
@@ -18,7 +18,6 @@ from connector.mapping.values import (
     Name,
     ValueProblem,
     parse_datetime,
-    parse_guid,
 )
 
 
@@ -103,13 +102,7 @@ class TargetMapping(Strict):
 
     def record_id(self, row: Mapping[str, object]) -> str:
         """The row's primary key as a lower-case GUID, or a RowError."""
-        raw = row.get(self.primary_key)
-        if raw is None:
-            raise RowError(self.logical_name, None, self.primary_key, "primary key missing")
-        try:
-            return parse_guid(raw)
-        except ValueProblem as exc:
-            raise RowError(self.logical_name, None, self.primary_key, str(exc)) from None
+        return row_key(row, self.logical_name, self.primary_key)
 
     def modified_on(self, row: Mapping[str, object]) -> datetime | None:
         """When the CRM last changed the row, if the mapping names a column for it."""
