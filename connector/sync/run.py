@@ -105,6 +105,7 @@ def run_sync(
                           getattr(exc, "orig", exc))
             finally:
                 app.close()
+                client.close()  # `seqsync serve` makes a client per run: no pooled sockets left
     return report
 
 
