@@ -5,11 +5,9 @@ from __future__ import annotations
 from connector.app import plan_due_batches
 from connector.sync.context import SyncContext
 
-PLAN_BATCH = 5000
-
 
 def plan(ctx: SyncContext) -> None:
     ctx.progress.phase("plan")
-    for result in plan_due_batches(ctx.app, ctx.now, batch_size=PLAN_BATCH):
+    for result in plan_due_batches(ctx.app, ctx.now):
         ctx.report.activities_planned += result.planned
         ctx.progress.advance(result.connections)
