@@ -10,13 +10,13 @@ import typer
 
 from connector.cli import views
 from connector.cli.output import when
-from connector.cli.sequence_file import keep_step_ids, load_sequence_file
 from connector.cli.state import get_state
 from connector.engine import sequences as engine_sequences
 from connector.engine.models import Sequence, SequenceStatus, StepType
 from connector.errors import InvalidInput, SeqsyncError
 from connector.pipeline.context import Message
 from connector.pipeline.results import SequenceDeleted
+from connector.sequence_file import keep_step_ids, load_sequence_file
 from connector.store import connections as conn_store
 from connector.store import records as record_store
 from connector.store import sequences as seq_store
