@@ -12,7 +12,7 @@ from connector.cli.output import Output
 from connector.cli.state import get_state
 from connector.errors import EXIT_OK, EXIT_PARTIAL
 from connector.logs import configure_logging
-from connector.store import connections as conn_store
+from connector.store import connections as connection_store
 from connector.store import runs as run_store
 from connector.store import sequences as seq_store
 from connector.sync.progress import LogProgress, Progress, RichProgress
@@ -100,7 +100,7 @@ def status_command(
     with state.app().store.read() as db:
         data = {
             "runs": run_store.recent(db, runs),
-            "connections_in_error": conn_store.ended_in_error(db),
+            "connections_in_error": connection_store.ended_in_error(db),
             "sequences": seq_store.load_summary(db),
         }
     out = state.out

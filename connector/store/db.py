@@ -78,7 +78,7 @@ class Store:
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
-        """A connection for reads, closed (and its transaction ended) when the block ends."""
+        """`db` for reads, closed (its transaction ended) when the block ends."""
         try:
             with self.engine.connect() as db:
                 yield db

@@ -155,8 +155,8 @@ def count_by_status(db: Connection) -> dict[OutboxStatus, int]:
 
 
 def pending_chunks(store: Store, activity_type: StepType, size: int) -> Iterator[list[Row[Any]]]:
-    """Pending items of one type with their record, by keyset, each chunk read on its own
-    connection: memory stays one chunk deep. A row is (activity_id, record_id, record_table,
+    """Pending items of one type with their record, by keyset, each chunk in its own short
+    read: memory stays one chunk deep. A row is (activity_id, record_id, record_table,
     subject, description, due_at, owner_id, record_found, record_owner, columns, chunk_key),
     `columns` being the record's stored JSON text.
 

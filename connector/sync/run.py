@@ -19,7 +19,7 @@ from connector.dataverse.client import DataverseClient
 from connector.dataverse.errors import BadResponse
 from connector.errors import CrmUnavailable, StateError
 from connector.mapping import load_for_settings
-from connector.store import connections as conn_store
+from connector.store import connections as connection_store
 from connector.store import runs as run_store
 from connector.sync.crm import CrmWriter, ReadOnlyCrm, make_client
 from connector.sync.dryrun import RecordingWriter, scratch_state
@@ -60,7 +60,7 @@ def run_sync(
         try:
             with app.store.begin() as db:
                 run_id = run_store.start(db, report.started_on, report.clock, report.dry_run)
-                history_mark = conn_store.history_mark(db)
+                history_mark = connection_store.history_mark(db)
         except StateError:
             app.close()
             raise
@@ -107,7 +107,7 @@ def run_sync(
 
 def _finish(app: App, run_id: int, history_mark: int, report: RunReport) -> None:
     with app.store.begin() as db:
-        for reason, count in conn_store.ended_by_reason(db, history_mark).items():
+        for reason, count in connection_store.ended_by_reason(db, history_mark).items():
             report.disconnected[reason] = count
         run_store.finish(
             db, run_id, report.finished_on, report.outcome, report.summary(),
