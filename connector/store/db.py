@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -66,23 +66,23 @@ class Store:
     def is_sqlite(self) -> bool:
         return self.engine.dialect.name == "sqlite"
 
-    @contextmanager
-    def begin(self) -> Iterator[Connection]:
+    def begin(self) -> AbstractContextManager[Connection]:
         """A transaction: committed when the block ends, rolled back on any exception."""
+        return self._translated(self.engine.begin)
+
+    def read(self) -> AbstractContextManager[Connection]:
+        """`db` for reads, closed (its transaction ended) when the block ends."""
+        return self._translated(self.engine.connect)
+
+    @contextmanager
+    def _translated(
+        self, open_db: Callable[[], AbstractContextManager[Connection]]
+    ) -> Iterator[Connection]:
         try:
-            with self.engine.begin() as db:
+            with open_db() as db:
                 yield db
         except (OperationalError, sqlite3.OperationalError) as exc:
             # The raw driver error too: bulk writes go through the driver's own executemany.
-            raise self._state_error(exc) from None
-
-    @contextmanager
-    def read(self) -> Iterator[Connection]:
-        """`db` for reads, closed (its transaction ended) when the block ends."""
-        try:
-            with self.engine.connect() as db:
-                yield db
-        except (OperationalError, sqlite3.OperationalError) as exc:
             raise self._state_error(exc) from None
 
     def _state_error(self, exc: OperationalError | sqlite3.OperationalError) -> StateError:
