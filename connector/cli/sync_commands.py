@@ -10,7 +10,7 @@ import typer
 
 from connector.cli.output import Output
 from connector.cli.state import get_state
-from connector.errors import EXIT_OK, EXIT_PARTIAL
+from connector.errors import EXIT_OK, EXIT_PARTIAL, InvalidInput
 from connector.logs import configure_logging
 from connector.store import connections as connection_store
 from connector.store import runs as run_store
@@ -26,6 +26,10 @@ def sync_command(
         bool, typer.Option("--dry-run", help="Read the CRM, print what would be written, "
                            "write nothing anywhere.")
     ] = False,
+    allow_clock_back: Annotated[
+        bool, typer.Option("--allow-clock-back", help="Run even though the clock is earlier "
+                           "than the last run's.")
+    ] = False,
 ) -> None:
     """Run one sync: pull, reconcile, plan, push, save. Use --now to set the engine's clock."""
     state = get_state()
@@ -33,7 +37,8 @@ def sync_command(
     fmt = configure_logging(settings.log.format, settings.log.level)
     interactive = fmt == "text" and sys.stderr.isatty() and not state.json
     progress: Progress = RichProgress() if interactive else LogProgress()
-    report = run_sync(settings, now=state.now, dry_run=dry_run, progress=progress)
+    report = run_sync(settings, now=state.now, dry_run=dry_run, progress=progress,
+                      allow_clock_back=allow_clock_back)
     print_report(state.out, report, json_line=not interactive)
     raise typer.Exit(EXIT_PARTIAL if report.errors else EXIT_OK)
 
@@ -85,6 +90,9 @@ def serve_command(
 ) -> None:
     """Run sync on an interval; SIGTERM finishes the current run, then exits 0."""
     state = get_state()
+    if state.now is not None:
+        raise InvalidInput("--now does not apply to serve, which runs on the system clock; "
+                           "use `seqsync --now ... sync` for one run at another time")
     settings = state.settings
     configure_logging(settings.log.format, settings.log.level)
     loop = Loop(settings, parse_interval(interval), max_runs=max_runs)

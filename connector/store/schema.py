@@ -197,7 +197,7 @@ runs = Table(
     Column("started_on", UTC, nullable=False),
     Column("finished_on", UTC, nullable=True),
     Column("clock", UTC, nullable=False),  # the engine's `now` for the run (--now)
-    Column("outcome", String(16), nullable=False),  # running | ok | partial | failed
+    Column("outcome", String(16), nullable=False),  # running | ok | partial | failed | interrupted
     Column("dry_run", Boolean, nullable=False, default=False),
     Column("summary", JSON, nullable=True),
     Column("error", Text, nullable=True),
