@@ -13,6 +13,7 @@ from connector.cli.state import get_state
 from connector.errors import EXIT_OK, EXIT_PARTIAL, InvalidInput
 from connector.logs import configure_logging
 from connector.store import connections as connection_store
+from connector.store import quarantine
 from connector.store import runs as run_store
 from connector.store import sequences as seq_store
 from connector.sync.progress import LogProgress, Progress, RichProgress
@@ -26,6 +27,10 @@ def sync_command(
         bool, typer.Option("--dry-run", help="Read the CRM, print what would be written, "
                            "write nothing anywhere.")
     ] = False,
+    full: Annotated[
+        bool, typer.Option("--full", help="Read every CRM table whole, not only its changes "
+                           "(also retries quarantined rows).")
+    ] = False,
     allow_clock_back: Annotated[
         bool, typer.Option("--allow-clock-back", help="Run even though the clock is earlier "
                            "than the last run's.")
@@ -38,7 +43,7 @@ def sync_command(
     interactive = fmt == "text" and sys.stderr.isatty() and not state.json
     progress: Progress = RichProgress() if interactive else LogProgress()
     report = run_sync(settings, now=state.now, dry_run=dry_run, progress=progress,
-                      allow_clock_back=allow_clock_back)
+                      allow_clock_back=allow_clock_back, full=full)
     print_report(state.out, report, json_line=not interactive)
     raise typer.Exit(EXIT_PARTIAL if report.errors else EXIT_OK)
 
@@ -110,6 +115,7 @@ def status_command(
             "runs": run_store.recent(db, runs),
             "connections_in_error": connection_store.ended_in_error(db),
             "sequences": seq_store.load_summary(db),
+            "quarantined": quarantine.listing(db),
         }
     out = state.out
     out.emit(
@@ -133,6 +139,11 @@ def status_command(
             ("sequence", "entity", "status", "connected"),
             [(s["name"], s["entity"], s["status"], s["connected"]) for s in data["sequences"]],
             title="sequences",
+        ),
+        out.table(
+            ("table", "record", "since", "why it is kept out"),
+            [(q["table"], q["record_id"], q["since"], q["error"]) for q in data["quarantined"]],
+            title="CRM rows quarantined (retried when they change, or on sync --full)",
         ),
     )
 

@@ -181,6 +181,18 @@ outbox = Table(
     Index("ix_outbox_record", "record_id"),  # revision 0002: a record's activities
 )
 
+# CRM rows that could not be mapped or stored, kept with their error until a later read of
+# the row (it changed, or `sync --full`) succeeds. The rest of the pull goes on without them.
+quarantine = Table(
+    "quarantine",
+    metadata,
+    Column("table", String(64), primary_key=True),
+    Column("record_id", String(200), primary_key=True),  # as the CRM sent it (maybe not a GUID)
+    Column("error", Text, nullable=False),
+    Column("first_seen_on", UTC, nullable=False),
+    Column("last_seen_on", UTC, nullable=False),
+)
+
 # Small key/value state: delta links per table, schema facts, run counters.
 sync_state = Table(
     "sync_state",

@@ -20,6 +20,7 @@ from connector.dataverse.errors import BadResponse
 from connector.errors import CrmUnavailable, InvalidInput, SeqsyncError, StateError
 from connector.mapping import load_for_settings
 from connector.store import connections as connection_store
+from connector.store import delta_links
 from connector.store import runs as run_store
 from connector.sync.crm import CrmWriter, ReadOnlyCrm, make_client
 from connector.sync.dryrun import RecordingWriter, scratch_state
@@ -45,11 +46,13 @@ def run_sync(
     progress: Progress | None = None,
     client_factory: ClientFactory = make_client,
     allow_clock_back: bool = False,
+    full: bool = False,
 ) -> RunReport:
     """Run once; raises LockHeld, CrmUnavailable, StateError or InvalidInput for the CLI.
 
     A clock earlier than the last run's is refused unless `allow_clock_back`: planning and
-    completions would be stamped before what the state already holds.
+    completions would be stamped before what the state already holds. `full` reads every
+    table whole (no delta links), which also retries every quarantined row.
     """
     clock = (now or datetime.now(UTC)).astimezone(UTC)
     report = RunReport(clock=clock, dry_run=dry_run, started_on=datetime.now(UTC))
@@ -69,6 +72,8 @@ def run_sync(
                 if run_store.mark_interrupted(db):
                     log.warning("an earlier run was interrupted (killed); this run picks up "
                                 "where it stopped")
+                if full:
+                    delta_links.forget_all(db)
                 run_id = run_store.start(db, report.started_on, report.clock, report.dry_run)
                 history_mark = connection_store.history_mark(db)
         except SeqsyncError:

@@ -61,7 +61,7 @@ def test_an_activity_the_seller_deleted_after_a_crash_is_not_created_again(world
     """Issue 16, defect 1: the chunk reached the CRM, the run died before recording it, and
     a seller deleted one of those activities: the next run must see the deletion as the
     seller skipping the step, not re-create the activity."""
-    world.write_config(sync={"batch_size": 2})
+    world.write_config(sync={"batch_size": 2, "max_workers": 1})  # one chunk in flight
     world.sync(T0)
     leads = world.open_leads(4)
     world.connect(world.sequence(), leads)

@@ -89,6 +89,7 @@ def test_a_full_disk_stops_the_run_clearly_and_the_next_run_finishes_the_job(
 def _downgrade_to_0001(path) -> None:  # type: ignore[no-untyped-def]
     """Make the file look like one written by the first release (before revision 0002)."""
     con = sqlite3.connect(path)
+    con.execute("DROP TABLE IF EXISTS quarantine")  # revision 0003
     indexes = [r[0] for r in con.execute(
         "SELECT name FROM sqlite_master WHERE type='index' AND sql LIKE '%outbox%record%'")]
     for name in indexes:
@@ -153,7 +154,7 @@ def _new_leads(world: World, n: int) -> None:
         row = {k: v for k, v in template.items() if not k.startswith(("_", "@"))
                and k not in ("versionnumber", "createdon", "modifiedon")}
         row["leadid"] = f"abcdef00-0000-4000-8000-{i:012d}"
-        row["fullname"] = f"New lead {i} " + "x" * 150
+        row["fullname"] = f"New lead {i} " + "x" * 140
         row["statecode"], row["statuscode"] = 0, 1
         world.crm.insert("leads", row)
 
