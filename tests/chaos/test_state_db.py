@@ -90,6 +90,8 @@ def _downgrade_to_0001(path) -> None:  # type: ignore[no-untyped-def]
     """Make the file look like one written by the first release (before revision 0002)."""
     con = sqlite3.connect(path)
     con.execute("DROP TABLE IF EXISTS quarantine")  # revision 0003
+    for table in ("records", "outbox"):
+        con.execute(f"ALTER TABLE {table} DROP COLUMN owner_type")
     indexes = [r[0] for r in con.execute(
         "SELECT name FROM sqlite_master WHERE type='index' AND sql LIKE '%outbox%record%'")]
     for name in indexes:
