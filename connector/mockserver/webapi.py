@@ -185,7 +185,7 @@ class WebApi:
     def _find(self, source: Source, row_id: str) -> dict[str, object] | None:
         if source.entity_set != POINTER_SET:
             return self.dv.store.tables[source.entity_set].rows.get(row_id)
-        for entity_set in ("emails", "phonecalls", "tasks"):
+        for entity_set in ACTIVITY_SETS:
             row = self.dv.store.tables[entity_set].rows.get(row_id)
             if row is not None:
                 return row
