@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote, unquote
 
-from . import errors
+from . import apply, errors, fetchxml, sqlquery
 from .errors import ApiError, bad_request
 from .messages import ApiRequest
 from .odata_filter import compile_filter
@@ -24,6 +24,11 @@ COUNT_LIMIT = 5000
 _KNOWN_OPTIONS = {
     "$select", "$filter", "$orderby", "$top", "$count", "$expand", "$skiptoken",
     "$deltatoken", "$skip", "$apply", "$format",
+}
+# Query parameters Dataverse knows that the mock refuses loudly instead of ignoring.
+_NOT_IMPLEMENTED = {
+    "savedQuery": "saved queries (savedQuery)", "userQuery": "user queries (userQuery)",
+    "$search": "$search (Dataverse search)", "$compute": "$compute", "$levels": "$levels",
 }
 _TRACKING_REFUSED = ("$filter", "$orderby", "$expand", "$top")
 
@@ -223,8 +228,13 @@ class Collection:
 
     def run(self, req: ApiRequest) -> tuple[dict[str, object], dict[str, str]]:
         for key, _ in req.query:
+            if key in _NOT_IMPLEMENTED:
+                raise errors.not_implemented(_NOT_IMPLEMENTED[key])
             if key.startswith("$") and key not in _KNOWN_OPTIONS:
                 raise bad_request(f"The query parameter {key} is not supported.")
+        language = [k for k in ("fetchXml", "sql", "$apply") if req.option(k) is not None]
+        if language:
+            return self._language(req, language), {}
         if req.option("$skip") is not None:
             raise bad_request("The query parameter $skip is not supported.")
         prefer = req.prefer()
@@ -256,6 +266,32 @@ class Collection:
             if delta is not None:
                 return self._delta(req, delta, select, page_size, annotations), headers
             return self._page(req, select, page_size, tracking, annotations), headers
+
+    def _language(self, req: ApiRequest, language: list[str]) -> dict[str, object]:
+        """FetchXML, SQL or $apply: each replaces the OData query options, so none may mix."""
+        name = language[0]
+        others = [k for k, _ in req.query if k.startswith("$") and k not in (name, "$format")]
+        if len(language) > 1 or others:
+            raise bad_request(
+                f"The query parameter {name} cannot be combined with "
+                f"{', '.join(language[1:] + others)}."
+            )
+        prefer = req.prefer()
+        if "odata.track-changes" in prefer:
+            raise bad_request(f"Change tracking is not supported with {name}.")
+        entity_set = self.source.entity_set
+        if entity_set not in self.dv.store.tables:
+            raise errors.not_implemented(f"{name} over the {entity_set} view")
+        text = req.option(name) or ""
+        annotations = "odata.include-annotations" in prefer
+        with self.dv.store.lock:
+            if name == "fetchXml":
+                return fetchxml.run(self.dv, self.api_url, entity_set, text, prefer,
+                                    self.dv.app_user_id)
+            if name == "sql":
+                return sqlquery.run(self.dv, self.api_url, entity_set, text,
+                                    self.dv.app_user_id, annotations)
+            return apply.run(self.dv, self.api_url, entity_set, text)
 
     def _context(self, select: list[str] | None, suffix: str = "") -> str:
         cols = f"({','.join(select)})" if select else ""
