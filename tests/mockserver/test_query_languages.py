@@ -177,7 +177,8 @@ def test_sql_join_on_a_lookup_in_between_and_null(api: Api, world: dict[str, str
            "ON c.parentcustomerid = a.accountid WHERE a.name IN ('Acme', 'Initech') "
            "ORDER BY c.fullname")
     rows = api.get("contacts", params={"sql": sql}).json()["value"]
-    assert [(r["fullname"], r["a.name"]) for r in rows] == [("Ann Lee", "Acme"), ("Bob Ray", "Acme")]
+    pairs = [(r["fullname"], r["a.name"]) for r in rows]
+    assert pairs == [("Ann Lee", "Acme"), ("Bob Ray", "Acme")]
     sql = "SELECT fullname FROM contact WHERE parentcustomerid IS NULL"
     assert [r["fullname"] for r in api.get("contacts", params={"sql": sql}).json()["value"]] == [
         "Cy Dee"]
@@ -188,7 +189,8 @@ def test_sql_join_on_a_lookup_in_between_and_null(api: Api, world: dict[str, str
 
 def test_sql_group_by_with_aggregates(api: Api, world: dict[str, str]) -> None:
     sql = ("SELECT statuscode, COUNT(*) AS n, SUM(estimatedvalue) AS total, "
-           "MAX(estimatedvalue) AS biggest FROM opportunity GROUP BY statuscode ORDER BY statuscode")
+           "MAX(estimatedvalue) AS biggest FROM opportunity GROUP BY statuscode "
+           "ORDER BY statuscode")
     rows = api.get("opportunities", params={"sql": sql}).json()["value"]
     assert rows == [{"statuscode": 1, "n": 2, "total": 3000.0, "biggest": 2000.0},
                     {"statuscode": 2, "n": 2, "total": 5700.0, "biggest": 5000.0}]
