@@ -37,12 +37,14 @@ class ApiError(Exception):
         code: str,
         message: str,
         headers: dict[str, str] | None = None,
+        field: str | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
         self.headers = headers or {}
+        self.field = field  # the column at fault, for messages outside the Web API (seed files)
 
     def body(self) -> dict[str, object]:
         return {"error": {"code": self.code, "message": self.message}}

@@ -13,10 +13,11 @@ from urllib.parse import quote, unquote
 
 from . import apply, errors, fetchxml, sqlquery
 from .errors import ApiError, bad_request
+from .expand import parse_expand, parse_select, represent
 from .messages import ApiRequest
 from .odata_filter import compile_filter
-from .schema import ACTIVITY_SETS, PARTY_NAV, POINTER_DEF, TableDef
-from .service import LOOKUP_NOTE, Dataverse
+from .schema import ACTIVITY_SETS, POINTER_DEF, TableDef
+from .service import Dataverse
 from .store import Row
 
 MAX_PAGE = 5000
@@ -69,82 +70,6 @@ class Source:
         return heapq.merge(
             *(t.iter_from(after) for t in tables), key=lambda r: str(r["activityid"])
         )
-
-
-def parse_select(text: str | None, columns: list[str], logical: str) -> list[str] | None:
-    if not text:
-        return None
-    names = [n.strip() for n in text.split(",") if n.strip()]
-    for name in names:
-        if name not in columns:
-            raise bad_request(
-                f"Could not find a property named '{name}' on type "
-                f"'Microsoft.Dynamics.CRM.{logical}'."
-            )
-    return names
-
-
-def parse_expand(text: str | None, source: Source) -> dict[str, list[str] | None]:
-    """`email_activity_parties($select=a,b)` -> {"email_activity_parties": ["a", "b"]}."""
-    if not text:
-        return {}
-    out: dict[str, list[str] | None] = {}
-    depth, start, items = 0, 0, []
-    for i, ch in enumerate(text + ","):
-        if ch == "(":
-            depth += 1
-        elif ch == ")":
-            depth -= 1
-        elif ch == "," and depth == 0:
-            items.append(text[start:i].strip())
-            start = i + 1
-    party_cols = source.dv.store.tables["activityparties"].columns
-    for item in filter(None, items):
-        name, _, rest = item.partition("(")
-        if PARTY_NAV.get(name) != source.entity_set:
-            raise bad_request(
-                f"Could not find a property named '{name}' on type "
-                f"'Microsoft.Dynamics.CRM.{source.definition.logical}'."
-            )
-        select = None
-        if rest:
-            inner = rest.rstrip(")")
-            for opt in inner.split(";"):
-                key, _, value = opt.partition("=")
-                if key.strip() != "$select":
-                    raise bad_request(f"Unsupported option '{key}' inside $expand.")
-                select = parse_select(value, party_cols, "activityparty")
-        out[name] = select
-    return out
-
-
-def represent(
-    dv: Dataverse,
-    definition: TableDef,
-    row: Row,
-    select: list[str] | None,
-    *,
-    annotations: bool = False,
-    expand: dict[str, list[str] | None] | None = None,
-    columns: list[str] | None = None,
-) -> dict[str, object]:
-    out: dict[str, object] = {"@odata.etag": f'W/"{row["versionnumber"]}"'}
-    names = select if select is not None else (columns or list(definition.columns))
-    for name in names:
-        out[name] = row.get(name)
-        if annotations and name.endswith("_value") and row.get(name) is not None:
-            note = row.get(name + LOOKUP_NOTE)
-            if note:
-                out[name + LOOKUP_NOTE] = note
-    out[definition.primary_key] = row.get(definition.primary_key)
-    parties = dv.store.tables["activityparties"]
-    for nav, nav_select in (expand or {}).items():
-        key = row.get(definition.primary_key)
-        out[nav] = [
-            represent(dv, parties.definition, parties.rows[pid], nav_select)
-            for pid in dv.party_ids(str(key))
-        ]
-    return out
 
 
 class DeltaTokens:
@@ -260,7 +185,9 @@ class Collection:
             applied.insert(0, "odata.track-changes")
         definition = self.source.definition
         select = parse_select(req.option("$select"), self.source.columns, definition.logical)
-        annotations = "odata.include-annotations" in prefer
+        annotations = prefer.get("odata.include-annotations")
+        if annotations:
+            applied.append(f'odata.include-annotations="{annotations}"')
         headers = {"Preference-Applied": ",".join(applied)} if applied else {}
         with self.dv.store.lock:
             if delta is not None:
@@ -305,14 +232,14 @@ class Collection:
 
     def _page(
         self, req: ApiRequest, select: list[str] | None, page_size: int, tracking: bool,
-        annotations: bool,
+        annotations: str | None,
     ) -> dict[str, object]:
         src = self.source
         definition = src.definition
         pk = definition.primary_key
         filt = req.option("$filter")
         pred = compile_filter(filt, src.columns, definition.logical) if filt else None
-        expand = parse_expand(req.option("$expand"), src)
+        expand = parse_expand(self.dv, req.option("$expand"), src.definition)
         order = self._orderby(req.option("$orderby"))
         skip = req.option("$skiptoken")
         state = decode_token(skip) if skip else {}
@@ -362,7 +289,7 @@ class Collection:
                 out["@Microsoft.Dynamics.CRM.totalrecordcountlimitexceeded"] = True
         out["value"] = [
             represent(self.dv, definition, r, select, annotations=annotations, expand=expand,
-                      columns=src.columns)
+                      columns=src.columns, api_url=self.api_url)
             for r in rows
         ]
         if remaining is not None:
@@ -401,7 +328,7 @@ class Collection:
 
     def _delta(
         self, req: ApiRequest, token: str, select: list[str] | None, page_size: int,
-        annotations: bool,
+        annotations: str | None,
     ) -> dict[str, object]:
         table = self.dv.store.tables[self.source.entity_set]
         since = self.tokens.check(unquote(token), self.dv.store.version)

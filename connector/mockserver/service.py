@@ -419,9 +419,9 @@ class Dataverse:
                     try:
                         self.insert_raw(entity_set, row)
                     except ApiError as exc:
-                        raise errors.bad_request(
-                            f"Seed: {entity_set}[{index}]: {exc.message}", exc.code
-                        ) from None
+                        where = f"{entity_set}[{index}]" + (f".{exc.field}" if exc.field else "")
+                        raise errors.bad_request(f"Seed: {where}: {exc.message}",
+                                                 exc.code) from None
                 counts[entity_set] = len(rows)
         return counts
 

@@ -28,6 +28,7 @@ def payload_error(entity_set: str, value: object, attr: Attr) -> errors.ApiError
         "https://go.microsoft.com/fwlink/?linkid=2195293  ----> InnerException : "
         f"Microsoft.OData.ODataException: Cannot convert the literal '{value}' to the expected "
         f"type '{_EDM.get(attr.kind, 'Edm.String')}'.",
+        field=attr.logical,
     )
 
 
