@@ -87,26 +87,23 @@ class DeltaTokens:
         return token
 
     def check(self, token: str, current_version: int) -> int:
-        head, sep, stamp = token.partition("!")
-        if not sep or not head.isdigit() or int(head) > current_version:
-            raise bad_request(f"The delta token '{token}' is not valid.", errors.QUERY_INVALID)
+        """The version a token stands for. Only tokens this mock issued since its last reset
+        are valid: one from before `/_mock/reset` or from another mock is refused the way
+        Dataverse refuses a token it cannot read."""
+        head, sep, _ = token.partition("!")
         issued = self.issued.get(token)
-        if self.ttl is not None:
-            if issued is not None:
-                age = time.monotonic() - issued
-            else:
-                try:
-                    made = datetime.strptime(stamp, "%m/%d/%Y %H:%M:%S").replace(tzinfo=UTC)
-                except ValueError:
-                    raise bad_request(f"The delta token '{token}' is not valid.") from None
-                age = self.clock() - made.timestamp()
-            if age > self.ttl:
-                raise ApiError(
-                    400, errors.DELTA_EXPIRED,
-                    "Version stamp associated with the client has expired. "
-                    "Please perform a full sync.",
-                )
+        if issued is None or not sep or not head.isdigit() or int(head) > current_version:
+            raise bad_request(f"The delta token '{token}' is not valid.", errors.QUERY_INVALID)
+        if self.ttl is not None and time.monotonic() - issued > self.ttl:
+            raise ApiError(
+                400, errors.DELTA_EXPIRED,
+                "Version stamp associated with the client has expired. "
+                "Please perform a full sync.",
+            )
         return int(head)
+
+    def forget(self) -> None:
+        self.issued.clear()
 
 
 class _SortKey:

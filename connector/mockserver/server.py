@@ -22,8 +22,8 @@ from .generate import generate as generate_rows
 from .limits import Limits, Stats
 from .messages import ApiResponse
 from .query import DeltaTokens
-from .schema import ACTIVITY_SETS
-from .service import Dataverse, merge
+from .schema import ACTIVITY_SETS, BY_LOGICAL
+from .service import LOOKUP_NOTE, Dataverse, merge
 from .webapi import WebApi
 
 log = logging.getLogger("seqsync.mockserver")
@@ -277,6 +277,55 @@ class MockDataverse:
     def delete(self, entity_set: str, row_id: str) -> None:
         self.dv.delete(entity_set, str(row_id).lower())
 
+    def receive_email(
+        self,
+        sender: tuple[str, str] | str,
+        subject: str,
+        *,
+        description: str = "",
+        regarding: tuple[str, str] | None = None,
+        in_reply_to: str | None = None,
+    ) -> str:
+        """A prospect's email arriving through server-side sync: incoming (`directioncode`
+        false), Received (1/4), the sender as a From party (`("leads", id)` or an address),
+        linked to the email it answers (`in_reply_to`: an email id) and to its regarding row."""
+        with self.dv.store.transaction():
+            party: dict[str, object] = {"participationtypemask": 1}
+            if isinstance(sender, tuple):
+                tdef = self.dv.table(sender[0]).definition
+                party[f"partyid_{tdef.logical}@odata.bind"] = f"/{sender[0]}({sender[1]})"
+            else:
+                party["addressused"] = sender
+            body: dict[str, object] = {"subject": subject, "description": description,
+                                       "directioncode": False,
+                                       "email_activity_parties": [party]}
+            original = None
+            if in_reply_to is not None:
+                original = self.dv.table("emails").rows.get(str(in_reply_to).lower())
+                if original is None:
+                    raise KeyError(f"emails({in_reply_to}) does not exist")
+                body["parentactivityid@odata.bind"] = f"/emails({original['activityid']})"
+                body["inreplyto"] = original.get("messageid") or f"<{original['activityid']}@mock>"
+                body["conversationtrackingid"] = (original.get("conversationtrackingid")
+                                                  or str(uuid.uuid4()))
+                if regarding is None and original.get("_regardingobjectid_value"):
+                    note = original.get("_regardingobjectid_value" + LOOKUP_NOTE)
+                    target = BY_LOGICAL[str(note)].entity_set
+                    regarding = (target, str(original["_regardingobjectid_value"]))
+            if regarding is not None:
+                logical = self.dv.table(regarding[0]).definition.logical
+                body[f"regardingobjectid_{logical}_email@odata.bind"] = (
+                    f"/{regarding[0]}({regarding[1]})")
+            body["messageid"] = f"<{uuid.uuid4()}@mock.example>"
+            row = self.dv.create("emails", body)
+            email_id = str(row["activityid"])
+            self.dv.update("emails", email_id, {"statecode": 1, "statuscode": 4})
+        return email_id
+
+    def fail_email(self, email_id: str) -> None:
+        """The mailbox could not deliver a sent email: Dataverse reopens it as Failed (0/8)."""
+        self.dv.update("emails", str(email_id).lower(), {"statecode": 0, "statuscode": 8})
+
     def load_seed(self, seed: dict | str | Path) -> dict[str, int]:
         if not isinstance(seed, dict):
             path = Path(seed)
@@ -307,6 +356,7 @@ class MockDataverse:
         self.dv.store.clear()
         self.dv.add_builtin_users()
         self.stats_counter.reset()
+        self.tokens.forget()  # a delta token from before the reset is no longer valid
 
     def set_faults(
         self,
@@ -353,19 +403,56 @@ class MockDataverse:
         if name == "faults" and method == "GET":
             return ApiResponse.json(200, self._fault_settings())
         if name == "faults" and method == "POST":
-            unknown = set(data) - {"rate_limit", "concurrency_limit", "latency_ms", "fault_rate",
-                                   "fault_seed", "delta_token_ttl"}
-            if unknown:
-                raise bad_request(f"Unknown fault setting(s): {', '.join(sorted(unknown))}.")
-            kwargs: dict[str, Any] = dict(data)
-            if "rate_limit" in kwargs and kwargs["rate_limit"] is not None:
-                kwargs["rate_limit"] = parse_rate_limit(kwargs["rate_limit"])
-            self.set_faults(**kwargs)
+            self.set_faults(**parse_fault_settings(data))
             return ApiResponse.json(200, self._fault_settings())
         raise ApiError(404, "", f"No admin endpoint {method} /_mock/{name}.")
 
     def _fault_settings(self) -> dict[str, object]:
         return {**self.limits.settings(), "delta_token_ttl": self.tokens.ttl}
+
+
+def _number(data: dict[str, object], name: str, low: float, high: float | None,
+            *, integer: bool = False, nullable: bool = False) -> object:
+    value = data[name]
+    if value is None and nullable:
+        return None
+    ok = isinstance(value, int | float) and not isinstance(value, bool)
+    if ok and integer:
+        ok = float(value).is_integer()  # type: ignore[arg-type]
+    if ok and not (low <= value and (high is None or value <= high)):  # type: ignore[operator]
+        ok = False
+    if not ok:
+        kind = "a whole number" if integer else "a number"
+        bounds = f"between {low:g} and {high:g}" if high is not None else f"of at least {low:g}"
+        null = " or null" if nullable else ""
+        raise ValueError(f"{name} must be {kind} {bounds}{null}, not {json.dumps(value)}")
+    return int(value) if integer else float(value)  # type: ignore[arg-type]
+
+
+def parse_fault_settings(data: dict[str, object]) -> dict[str, Any]:
+    """Checked keyword arguments for `set_faults` from a `/_mock/faults` JSON body."""
+    known = ("rate_limit", "concurrency_limit", "latency_ms", "fault_rate", "fault_seed",
+             "delta_token_ttl")
+    unknown = set(data) - set(known)
+    if unknown:
+        raise bad_request(f"Unknown fault setting(s): {', '.join(sorted(unknown))}; "
+                          f"use {', '.join(known)}.")
+    out: dict[str, Any] = {}
+    if "rate_limit" in data:
+        out["rate_limit"] = (None if data["rate_limit"] is None
+                             else parse_rate_limit(data["rate_limit"]))
+    if "concurrency_limit" in data:
+        out["concurrency_limit"] = _number(data, "concurrency_limit", 1, None, integer=True,
+                                           nullable=True)
+    if "latency_ms" in data:
+        out["latency_ms"] = _number(data, "latency_ms", 0, 600000)
+    if "fault_rate" in data:
+        out["fault_rate"] = _number(data, "fault_rate", 0, 1)
+    if "fault_seed" in data:
+        out["fault_seed"] = _number(data, "fault_seed", 0, 2**63, integer=True)
+    if "delta_token_ttl" in data:
+        out["delta_token_ttl"] = _number(data, "delta_token_ttl", 0, None, nullable=True)
+    return out
 
 
 def parse_rate_limit(value: object) -> tuple[int, float]:

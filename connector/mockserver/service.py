@@ -324,10 +324,9 @@ class Dataverse:
         if tdef.readonly_when_closed and existing.get("statecode") in (1, 2) and (
             data_keys or parties is not None
         ):
+            # Dataverse's CannotUpdateBecauseItIsReadOnly; reopening (state only) is allowed.
             raise errors.bad_request(
-                f"This {tdef.logical} is completed or canceled and is read-only; only "
-                "statecode and statuscode can change.",
-                errors.VALIDATION,
+                "The object cannot be updated because it is read-only.", errors.READ_ONLY
             )
         row = merge(existing, values)
         self._apply_state(tdef, row, values, row_id)
@@ -370,6 +369,46 @@ class Dataverse:
             row["_activityid_value"] = activity_id
             row["_activityid_value" + LOOKUP_NOTE] = tdef.logical
             self.store.put("activityparties", party_id, row)
+        if tdef.logical == "email":
+            self._email_addresses(activity_id)
+
+    def _email_addresses(self, email_id: str) -> None:
+        """`sender`, `torecipients` and `emailsender` follow the From and To parties, as
+        Dataverse fills them (they are read-only there)."""
+        email = self.store.tables["emails"].rows[email_id]
+        parties = [self.store.tables["activityparties"].rows[p] for p in self.party_ids(email_id)]
+        senders = [p for p in parties if p.get("participationtypemask") == 1]
+        to = [p for p in parties if p.get("participationtypemask") == 2]
+        email.pop("sender", None)
+        email.pop("torecipients", None)
+        for column in ("_emailsender_value", "_emailsender_value" + LOOKUP_NOTE):
+            email.pop(column, None)
+        if senders:
+            address = self._address(senders[0])
+            if address:
+                email["sender"] = address
+            if senders[0].get("_partyid_value"):
+                email["_emailsender_value"] = senders[0]["_partyid_value"]
+                email["_emailsender_value" + LOOKUP_NOTE] = senders[0].get(
+                    "_partyid_value" + LOOKUP_NOTE)
+        addresses = [a for a in (self._address(p) for p in to) if a]
+        if addresses:
+            email["torecipients"] = ";".join(addresses) + ";"
+
+    def _address(self, party: Row) -> str | None:
+        if party.get("addressused"):
+            return str(party["addressused"])
+        logical = party.get("_partyid_value" + LOOKUP_NOTE)
+        tdef = BY_LOGICAL.get(str(logical))
+        if tdef is None:
+            return None
+        row = self.store.tables[tdef.entity_set].rows.get(str(party.get("_partyid_value")))
+        if row is None:
+            return None
+        for column in ("emailaddress1", "internalemailaddress", "emailaddress"):
+            if row.get(column):
+                return str(row[column])
+        return None
 
     # -- direct access (seed files, Python API) ----------------------------------------------
 

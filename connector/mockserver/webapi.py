@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from . import errors, keys, navigation
+from . import actions, errors, keys, navigation
 from .errors import ApiError, bad_request
 from .expand import parse_expand, parse_select, represent
 from .messages import ApiRequest, ApiResponse
@@ -41,6 +41,7 @@ class WebApi:
         self.tokens = tokens
         self.api_url = api_url
         self.metadata = Metadata(dv)
+        self.actions = actions.Actions(dv, api_url)
         self.batch_handler: Callable[[ApiRequest], ApiResponse] | None = None
 
     def handle(self, req: ApiRequest, resolve_ref: RefResolver | None = None) -> ApiResponse:
@@ -76,6 +77,8 @@ class WebApi:
             return self.metadata.entity_definitions(req, key, rest, self.api_url)
         if name == "sdkmessagefilters":
             return self.metadata.message_filters(req)
+        if name.removeprefix("Microsoft.Dynamics.CRM.") in actions.UNBOUND:
+            return self.actions.unbound(req, name.removeprefix("Microsoft.Dynamics.CRM."), key)
         if name not in BY_SET and name != POINTER_SET:
             raise ApiError(404, "0x8006088a", f"Resource not found for the segment '{name}'.")
         if rest and key is None:
@@ -102,6 +105,11 @@ class WebApi:
             if req.method == "PATCH" and not rest:
                 return self._upsert_by_key(req, name, key, resolve_ref)
             raise keys.not_found(table)
+        if rest and rest.removeprefix("Microsoft.Dynamics.CRM.") in actions.BOUND.get(name, ()):
+            if not rest.startswith("Microsoft.Dynamics.CRM."):
+                raise bad_request("Request message has unresolved parameters.",
+                                  errors.INVALID_ARGUMENT)
+            return self.actions.bound(req, name, row_id, rest.split(".")[-1])
         if rest:
             return self._related(req, name, row_id, rest)
         if req.method == "GET":
