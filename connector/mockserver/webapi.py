@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from . import actions, errors, keys, navigation
+from . import actions, csdl, errors, keys, navigation
 from .errors import ApiError, bad_request
 from .expand import parse_expand, parse_select, represent
 from .messages import ApiRequest, ApiResponse
@@ -61,6 +61,12 @@ class WebApi:
                     errors.BATCH_INVALID,
                 )
             path = resolved + ("/" + tail if tail else "")
+        if path == "" and req.method == "GET":
+            return ApiResponse.json(200, csdl.service_document(self.api_url))
+        if path == "$metadata" and req.method == "GET":
+            with self.dv.store.lock:
+                text = csdl.metadata_document(self.dv.store.tables)
+            return ApiResponse(200, {"Content-Type": "application/xml"}, text.encode())
         if path == "$batch":
             if req.method != "POST" or self.batch_handler is None:
                 raise ApiError(405, "", "The $batch endpoint only accepts POST.")
@@ -72,9 +78,11 @@ class WebApi:
         if name in ("WhoAmI", "Microsoft.Dynamics.CRM.WhoAmI"):
             return self._who_am_i(req)
         if name == "EntityDefinitions":
-            if req.method != "GET":
-                raise ApiError(405, "", "Metadata is read-only in the mock.")
             return self.metadata.entity_definitions(req, key, rest, self.api_url)
+        if name == "RelationshipDefinitions":
+            return self.metadata.relationship_definitions(req, key, rest, self.api_url)
+        if name == "GlobalOptionSetDefinitions":
+            raise errors.not_implemented("GlobalOptionSetDefinitions")
         if name == "sdkmessagefilters":
             return self.metadata.message_filters(req)
         if name.removeprefix("Microsoft.Dynamics.CRM.") in actions.UNBOUND:
