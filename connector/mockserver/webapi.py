@@ -17,6 +17,16 @@ from .service import LOOKUP_NOTE, Dataverse, RefResolver, parse_guid
 _SEGMENT = re.compile(r"^(?P<name>[A-Za-z_$][\w.$]*)(?:\((?P<key>[^)]*)\))?(?:/(?P<rest>.*))?$")
 _GUID_KEY = re.compile(r"^(?:\w+=)?(?P<id>[0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12})$")
 _ACTIONS = ("CreateMultiple", "UpdateMultiple", "UpsertMultiple")
+# Dataverse messages clients send that the mock knows and refuses loudly (501), rather than
+# answering 404 as for a name Dataverse does not have.
+_REFUSED_MESSAGES = frozenset({
+    "CreateEntities", "UpdateEntity", "DeleteEntity", "CreateAttribute", "UpdateAttribute",
+    "DeleteAttribute", "CreateEntityKey", "DeleteEntityKey", "CreateOneToMany",
+    "CreateManyToMany", "PublishXml", "PublishAllXml", "SendEmailFromTemplate", "SendTemplate",
+    "Merge", "GrantAccess", "RevokeAccess", "ExecuteWorkflow", "CalculateRollupField",
+    "RetrieveMetadataChanges", "InitializeFrom", "Book", "Reschedule", "DeleteMultiple",
+    "ExportToExcel", "SearchQuery", "Search", "Suggest", "Autocomplete",
+})
 
 
 def route_key(method: str, path: str) -> str:
@@ -85,6 +95,8 @@ class WebApi:
             raise errors.not_implemented("GlobalOptionSetDefinitions")
         if name == "sdkmessagefilters":
             return self.metadata.message_filters(req)
+        if name.removeprefix("Microsoft.Dynamics.CRM.") in _REFUSED_MESSAGES:
+            raise errors.not_implemented(f"the {name.split('.')[-1]} message")
         if name.removeprefix("Microsoft.Dynamics.CRM.") in actions.UNBOUND:
             return self.actions.unbound(req, name.removeprefix("Microsoft.Dynamics.CRM."), key)
         if name not in BY_SET and name != POINTER_SET:
