@@ -41,7 +41,7 @@ _ATTRIBUTE_COLUMNS = [
     "MetadataId", "LogicalName", "SchemaName", "AttributeType", "AttributeTypeName",
     "IsValidForRead", "IsValidForCreate", "IsValidForUpdate", "IsPrimaryId", "IsPrimaryName",
     "AttributeOf", "Targets", "EntityLogicalName", "IsCustomAttribute", "MaxLength",
-    "MinValue", "MaxValue", "DisplayName", "RequiredLevel",
+    "MinValue", "MaxValue", "DisplayName", "RequiredLevel", "DateTimeBehavior", "Format",
 ]
 
 
@@ -111,6 +111,10 @@ class Metadata:
             "RequiredLevel": {"Value": "SystemRequired" if attr.column == definition.primary_key
                               else "None"},
         }
+        if kind == "DateTime":
+            # Every date column of the mock is stored and returned in UTC.
+            out["DateTimeBehavior"] = {"Value": "UserLocal"}
+            out["Format"] = "DateAndTime"
         if attr.max_length is not None:
             out["MaxLength"] = attr.max_length
         if attr.min_value is not None:
