@@ -15,7 +15,7 @@ from .errors import ApiError, bad_request
 from .messages import ApiRequest, ApiResponse
 from .plan import coerce, column_of, condition, table_of
 from .schema import BY_LOGICAL
-from .service import Dataverse, merge, parse_bind
+from .service import Dataverse, merge
 from .store import Row
 
 UNBOUND = ("InstantiateTemplate", "WinOpportunity", "LoseOpportunity", "BulkDelete",
@@ -126,7 +126,7 @@ class Actions:
         if bind is None:
             raise bad_request("OpportunityClose needs 'opportunityid@odata.bind'.",
                               errors.INVALID_ARGUMENT)
-        entity_set, opp_id = parse_bind(bind, None)
+        entity_set, opp_id = self.dv.resolve_bind(bind, None)
         if entity_set != "opportunities":
             raise bad_request("OpportunityClose must point at an opportunity.",
                               errors.INVALID_ARGUMENT)

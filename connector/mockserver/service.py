@@ -8,16 +8,14 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from . import errors
+from . import errors, keys
 from . import values as values_mod
 from .errors import ApiError
 from .schema import BY_LOGICAL, BY_SET, SYSTEM_COLUMNS, TABLES, TableDef, make_attr
 from .store import Row, Store, Table
 
 LOOKUP_NOTE = "@Microsoft.Dynamics.CRM.lookuplogicalname"
-_BIND = re.compile(
-    r"^(?:.*/)?(?P<set>[A-Za-z_]\w*)\((?:\w+=)?'?(?P<id>[0-9a-fA-F-]{36})'?\)$"
-)
+_BIND = re.compile(r"^(?:.*/)?(?P<set>[A-Za-z_]\w*)\((?P<key>[^()]+)\)$")
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 ORG_NAMESPACE = uuid.UUID("6f1b1c33-7e0a-4c57-9a43-0a2b9f0d5e11")
 
@@ -35,7 +33,8 @@ def parse_guid(value: object, what: str) -> str:
 
 
 def parse_bind(value: object, resolve_ref: RefResolver | None) -> tuple[str, str]:
-    """`/leads(<id>)`, `leads(<id>)`, an absolute URL or a `$n` batch reference."""
+    """`/leads(<id>)`, `leads(<id>)`, an absolute URL or a `$n` batch reference, as
+    (entity set, key text): a GUID or an alternate key such as `accountnumber='A-1'`."""
     text = value if isinstance(value, str) else ""
     if text.startswith("$") and resolve_ref is not None:
         resolved = resolve_ref(text)
@@ -48,7 +47,7 @@ def parse_bind(value: object, resolve_ref: RefResolver | None) -> tuple[str, str
     m = _BIND.match(text)
     if m is None:
         raise errors.bad_request(f"Invalid @odata.bind value '{value}'.", errors.VALIDATION)
-    return m.group("set"), m.group("id").lower()
+    return m.group("set"), m.group("key")
 
 
 def lookup_column(columns: list[str], nav: str) -> str | None:
@@ -129,13 +128,8 @@ class Dataverse:
             raise errors.unknown_property(nav, table.definition.logical)
         if value is None:
             return column, None, None
-        target_set, target_id = parse_bind(value, resolve_ref)
-        target = self.store.tables.get(target_set)
-        if target is None:
-            raise errors.bad_request(
-                f"Invalid @odata.bind: entity set '{target_set}' does not exist.",
-                errors.VALIDATION,
-            )
+        target_set, target_id = self.resolve_bind(value, resolve_ref)
+        target = self.store.tables[target_set]
         attr = table.attrs.get(column)
         logical = target.definition.logical
         # `regardingobjectid_lead_task` names its target: it must agree with the URL's table.
@@ -148,12 +142,24 @@ class Dataverse:
                 f"at a '{logical}' record.",
                 errors.VALIDATION,
             )
-        if target_id not in target.rows:
+        return column, target_id, logical
+
+    def resolve_bind(self, value: object, resolve_ref: RefResolver | None) -> tuple[str, str]:
+        """(entity set, id) of an existing row named by an `@odata.bind` value."""
+        target_set, key_text = parse_bind(value, resolve_ref)
+        target = self.store.tables.get(target_set)
+        if target is None:
+            raise errors.bad_request(
+                f"Invalid @odata.bind: entity set '{target_set}' does not exist.",
+                errors.VALIDATION,
+            )
+        target_id, _ = keys.resolve(target, key_text)
+        if target_id is None or target_id not in target.rows:
             raise ApiError(
                 400, errors.NOT_FOUND,
-                f"{logical} With Ids = {target_id} Do Not Exist",
+                f"{target.definition.logical} With Ids = {target_id or key_text} Do Not Exist",
             )
-        return column, target_id, logical
+        return target_set, target_id
 
     def parse_body(
         self,
