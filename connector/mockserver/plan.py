@@ -9,9 +9,10 @@ from dataclasses import dataclass, field
 
 from . import errors
 from .errors import ApiError
+from .expand import annotate
 from .odata_filter import normalize_date
 from .schema import BY_LOGICAL, Attr
-from .service import LOOKUP_NOTE, Dataverse, lookup_column
+from .service import Dataverse, lookup_column
 from .store import Row, Table
 
 # The rows one result line is made of: None -> the base row, alias -> a linked row (or None).
@@ -251,11 +252,14 @@ def sort(items: list[Context], order: list[tuple[Getter, bool]], pk: str) -> lis
     ))
 
 
-def project(dv: Dataverse, plan: Plan, ctx: Context, *, annotations: bool) -> dict[str, object]:
+def project(
+    dv: Dataverse, plan: Plan, ctx: Context, *, annotations: str | None
+) -> dict[str, object]:
     """One result row: selected columns (null ones left out, as Dataverse does) and the key."""
     base = ctx[None]
     assert base is not None
     tdef = plan.base.definition
+    tables = {None: plan.base, **{link.alias: link.table for link in plan.links}}
     out: dict[str, object] = {"@odata.etag": f'W/"{base["versionnumber"]}"'}
     outputs = plan.outputs if plan.outputs is not None else [
         Output(c, None, c) for c in plan.base.columns
@@ -263,14 +267,14 @@ def project(dv: Dataverse, plan: Plan, ctx: Context, *, annotations: bool) -> di
     for item in outputs:
         row = ctx.get(item.alias)
         value = None if row is None else row.get(item.column)
-        if value is None:
+        if value is None or row is None:
             continue
         out[item.name] = value
         if item.annotate_as:
             out[f"{item.name}@OData.Community.Display.V1.AttributeName"] = item.annotate_as
-        note = row.get(item.column + LOOKUP_NOTE) if row is not None else None
-        if annotations and note:
-            out[f"{item.name}{LOOKUP_NOTE}"] = note
+        if annotations:
+            annotate(dv, out, item.name, item.column, value, row,
+                     tables[item.alias].attrs.get(item.column), annotations)
     out[tdef.primary_key] = base[tdef.primary_key]
     return out
 

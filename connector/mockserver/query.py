@@ -207,7 +207,7 @@ class Collection:
         if entity_set not in self.dv.store.tables:
             raise errors.not_implemented(f"{name} over the {entity_set} view")
         text = req.option(name) or ""
-        annotations = "odata.include-annotations" in prefer
+        annotations = prefer.get("odata.include-annotations")
         with self.dv.store.lock:
             if name == "fetchXml":
                 return fetchxml.run(self.dv, self.api_url, entity_set, text, prefer,
