@@ -116,7 +116,7 @@ def _lower(v: object) -> object:
     return v.lower() if isinstance(v, str) else v
 
 
-def _compare(op: str, left: object, right: object) -> bool:
+def compare(op: str, left: object, right: object) -> bool:
     left, right = _lower(left), _lower(right)
     if op == "eq":
         return left == right
@@ -216,7 +216,7 @@ class _Parser:
         self.i += 1
         right = self.operand()
         op = str(op_tok.value)
-        return lambda r: _compare(op, left(r), right(r))
+        return lambda r: compare(op, left(r), right(r))
 
     def property(self, name: str) -> Getter:
         head, _, path = name.partition("/")

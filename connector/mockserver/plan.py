@@ -10,9 +10,10 @@ from dataclasses import dataclass, field
 from . import errors
 from .errors import ApiError
 from .expand import annotate
-from .odata_filter import normalize_date
+from .odata_filter import compare, normalize_date
 from .schema import BY_LOGICAL, Attr
 from .service import Dataverse, lookup_column
+from .sortkey import SortKey
 from .store import Row, Table
 
 # The rows one result line is made of: None -> the base row, alias -> a linked row (or None).
@@ -84,21 +85,6 @@ def _like(pattern: str) -> re.Pattern[str]:
     return re.compile("^" + "".join(out) + "$", re.IGNORECASE | re.DOTALL)
 
 
-def _ordered(op: str, left: object, right: object) -> bool:
-    if left is None or right is None:
-        return False
-    try:
-        if op == "gt":
-            return left > right  # type: ignore[operator]
-        if op == "ge":
-            return left >= right  # type: ignore[operator]
-        if op == "lt":
-            return left < right  # type: ignore[operator]
-        return left <= right  # type: ignore[operator]
-    except TypeError:
-        return False
-
-
 CONDITION_OPERATORS = frozenset({
     "eq", "ne", "neq", "gt", "ge", "lt", "le", "like", "not-like", "begins-with",
     "not-begin-with", "ends-with", "not-end-with", "in", "not-in", "between", "not-between",
@@ -114,7 +100,7 @@ def condition(op: str, getter: Getter, values: list[object], user_id: str) -> Pr
         want = op == "eq"
         return lambda c: (_norm(getter(c)) == first) == want
     if op in ("gt", "ge", "lt", "le"):
-        return lambda c: _ordered(op, _norm(getter(c)), first)
+        return lambda c: compare(op, _norm(getter(c)), first)
     if op in ("on-or-after", "on-or-before"):
         day = str(first)[:10]
         after = op == "on-or-after"
@@ -140,7 +126,7 @@ def condition(op: str, getter: Getter, values: list[object], user_id: str) -> Pr
         low, high = vals
         want = op == "between"
         return lambda c: (v := _norm(getter(c))) is not None and (
-            _ordered("ge", v, low) and _ordered("le", v, high)
+            compare("ge", v, low) and compare("le", v, high)
         ) == want
     if op == "null":
         return lambda c: getter(c) is None
@@ -222,31 +208,9 @@ def contexts(dv: Dataverse, plan: Plan) -> Iterator[Context]:
                 yield ctx
 
 
-class _Key:
-    """Sort key with None first and per-position direction."""
-
-    __slots__ = ("desc", "values")
-
-    def __init__(self, values: tuple[object, ...], desc: tuple[bool, ...]) -> None:
-        self.values = values
-        self.desc = desc
-
-    def __lt__(self, other: _Key) -> bool:
-        for a, b, d in zip(self.values, other.values, self.desc, strict=True):
-            if a == b:
-                continue
-            if a is None or b is None:
-                return (a is None) != d
-            try:
-                return (a < b) != d  # type: ignore[operator]
-            except TypeError:
-                return (str(a) < str(b)) != d
-        return False
-
-
 def sort(items: list[Context], order: list[tuple[Getter, bool]], pk: str) -> list[Context]:
     desc = (*tuple(d for _, d in order), False)
-    return sorted(items, key=lambda c: _Key(
+    return sorted(items, key=lambda c: SortKey(
         (*tuple(_norm(g(c)) for g, _ in order), c[None][pk]),  # type: ignore[index]
         desc,
     ))
@@ -294,7 +258,7 @@ def aggregate(plan: Plan, items: Iterator[Context]) -> list[dict[str, object]]:
     if not groups and not plan.group_by:
         groups[()] = []
     out = []
-    for key in sorted(groups, key=lambda k: _Key(tuple(_norm(v) for v in k), (False,) * len(k))):
+    for key in sorted(groups, key=lambda k: SortKey(tuple(_norm(v) for v in k), (False,) * len(k))):
         members = groups[key]
         row: dict[str, object] = {g.name: v for g, v in zip(plan.group_by, key, strict=True)}
         for agg in plan.aggregates:

@@ -18,6 +18,7 @@ from .messages import ApiRequest
 from .odata_filter import compile_filter
 from .schema import ACTIVITY_SETS, POINTER_DEF, TableDef
 from .service import Dataverse
+from .sortkey import SortKey
 from .store import Row
 
 MAX_PAGE = 5000
@@ -104,35 +105,6 @@ class DeltaTokens:
 
     def forget(self) -> None:
         self.issued.clear()
-
-
-class _SortKey:
-    """Orders mixed values (None first, strings case-insensitively) with per-column direction."""
-
-    __slots__ = ("desc", "values")
-
-    def __init__(self, values: tuple[object, ...], desc: tuple[bool, ...]) -> None:
-        self.values = values
-        self.desc = desc
-
-    def __lt__(self, other: _SortKey) -> bool:
-        for a, b, d in zip(self.values, other.values, self.desc, strict=True):
-            if a == b:
-                continue
-            if a is None or b is None:
-                less = a is None
-            else:
-                try:
-                    less = a < b  # type: ignore[operator]
-                except TypeError:
-                    less = str(a) < str(b)
-            return less != d
-        return False
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, _SortKey) and self.values == other.values
-
-    __hash__ = None  # type: ignore[assignment]
 
 
 def _norm(value: object) -> object:
@@ -261,13 +233,13 @@ class Collection:
             desc = (*tuple(d for _, d in order), False)
             keyed = sorted(
                 matched,
-                key=lambda r: _SortKey(
+                key=lambda r: SortKey(
                     (*tuple(_norm(r.get(c)) for c, _ in order), r[pk]), desc
                 ),
             )
             if "o" in state:
-                last = _SortKey(tuple(state["o"]), desc)
-                keyed = [r for r in keyed if last < _SortKey(
+                last = SortKey(tuple(state["o"]), desc)
+                keyed = [r for r in keyed if last < SortKey(
                     (*tuple(_norm(r.get(c)) for c, _ in order), r[pk]), desc)]
             rows = keyed[:limit]
             more = len(keyed) > limit
