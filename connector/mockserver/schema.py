@@ -125,7 +125,7 @@ def _table(logical: str, entry: dict, raw: dict) -> TableDef:
     return TableDef(
         logical=logical, entity_set=entry["set"], primary_key=entry["key"],
         columns=tuple(a.column for a in attributes), primary_name=entry.get("name"),
-        states=states, readonly_when_closed=activity,
+        states=states, readonly_when_closed=activity or bool(entry.get("readonly_when_closed")),
         activity_type=logical if activity else None, object_type_code=int(entry["otc"]),
         attributes=attributes,
         keys={name: tuple(cols) for name, cols in entry.get("keys", {}).items()},

@@ -149,3 +149,13 @@ def test_retrieve_total_record_count(api: Api, crm: MockDataverse) -> None:
     assert resp.status_code == 200, resp.text
     counts = resp.json()["EntityRecordCountCollection"]
     assert counts["Keys"] == ["account", "contact"] and counts["Values"] == [1, 3]
+
+
+def test_won_and_lost_opportunities_are_read_only(api: Api) -> None:
+    opp = api.create("opportunities", {"name": "Closing"})
+    assert api.post("WinOpportunity", json={"Status": 3, "OpportunityClose": {
+        "opportunityid@odata.bind": f"/opportunities({opp})"}}).status_code == 204
+    edit = api.patch(f"opportunities({opp})", json={"name": "Renamed"})
+    assert edit.status_code == 400 and error_of(edit)["code"] == "0x8004022e"
+    assert api.patch(f"opportunities({opp})", json={"statecode": 0}).status_code == 204
+    assert api.patch(f"opportunities({opp})", json={"name": "Renamed"}).status_code == 204
