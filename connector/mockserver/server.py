@@ -272,7 +272,7 @@ class MockDataverse:
             # State rules (valid pairs, actualend on completion) apply as for an API write.
             self.dv._apply_state(table.definition, row, state, row_id)
             row["modifiedon"] = self.dv.now()
-            self.dv.compute(table, row)
+            self.dv.compute(table, row, changes)
             self.dv.store.put(entity_set, row_id, row)
 
     def delete(self, entity_set: str, row_id: str) -> None:

@@ -241,12 +241,15 @@ class Dataverse:
         for attr in tdef.attributes:
             if attr.default is not None and row.get(attr.column) is None:
                 row[attr.column] = attr.default
-        self.compute(table, row)
+        self.compute(table, row, row)
 
-    def compute(self, table: Table, row: Row) -> None:
-        """Computed columns (`fullname`) and the target table of every lookup value."""
+    def compute(self, table: Table, row: Row, changes: Row) -> None:
+        """Computed columns and the target table of every lookup value. `fullname` follows a
+        change of first or last name (a write of `fullname` alone is kept, see the docs)."""
         full = table.attrs.get("fullname")
-        if full is not None and full.computed and (row.get("firstname") or row.get("lastname")):
+        if full is not None and full.computed and ("firstname" in changes
+                                                   or "lastname" in changes) and (
+                row.get("firstname") or row.get("lastname")):
             row["fullname"] = " ".join(
                 str(row[c]) for c in ("firstname", "lastname") if row.get(c)
             )
@@ -337,7 +340,7 @@ class Dataverse:
         row = merge(existing, values)
         self._apply_state(tdef, row, values, row_id)
         row["modifiedon"] = self.now()
-        self.compute(table, row)
+        self.compute(table, row, values)
         with self.store.transaction():
             self.store.put(entity_set, row_id, row)
             if parties is not None:
