@@ -219,6 +219,9 @@ class Actions:
             raise bad_request("Criteria must be a FilterExpression.", errors.INVALID_ARGUMENT)
         parts: list[Callable[[dict], bool]] = []
         for cond in criteria.get("Conditions") or []:
+            if not isinstance(cond, dict):
+                raise bad_request("Conditions must be ConditionExpression objects.",
+                                  errors.INVALID_ARGUMENT)
             op = _BULK_OPERATORS.get(str(cond.get("Operator")))
             if op is None:
                 raise errors.not_implemented(
