@@ -111,3 +111,18 @@ def test_what_the_mock_refuses_the_sdk_sees_as_errors(client: DataverseClient) -
     with pytest.raises(HttpError) as caught:
         client.tables.create("new_Widget", {"new_name": "string"})
     assert caught.value.status_code == 501
+
+
+def test_discovered_navigation_properties_work_for_expand_and_bind(
+    client: DataverseClient, crm: MockDataverse, accounts: dict[str, str]
+) -> None:
+    expands = client.query.odata_expands("contact")
+    to_account = next(e for e in expands if e["target_table"] == "account")
+    assert to_account["target_entity_set"] == "accounts"
+    nav = to_account["nav_property"]
+    rows = (client.query.builder("contact").select("fullname").expand(nav)
+            .order_by("fullname").execute())
+    assert rows[0][nav]["name"] == "Acme"
+    lead = client.records.create("lead", {
+        "lastname": "Bound", "parentaccountid@odata.bind": f"/accounts({accounts['Globex']})"})
+    assert crm.get("leads", lead)["_parentaccountid_value"] == accounts["Globex"]
