@@ -126,3 +126,21 @@ def test_discovered_navigation_properties_work_for_expand_and_bind(
     lead = client.records.create("lead", {
         "lastname": "Bound", "parentaccountid@odata.bind": f"/accounts({accounts['Globex']})"})
     assert crm.get("leads", lead)["_parentaccountid_value"] == accounts["Globex"]
+
+
+def test_batch_reads_upsert_and_sql(
+    client: DataverseClient, crm: MockDataverse, accounts: dict[str, str]
+) -> None:
+    batch = client.batch.new()
+    batch.records.retrieve("account", accounts["Acme"], select=["name"])
+    batch.records.upsert("account", [
+        UpsertItem(alternate_key={"accountnumber": "ACC-77"}, record={"name": "Batchco"})])
+    batch.query.sql("SELECT TOP 2 name FROM account ORDER BY name")
+    batch.tables.get("account")
+    result = batch.execute()
+    assert not result.has_errors, [(r.status_code, r.data) for r in result.failed]
+    read, _, sql, table = result.responses
+    assert read.data is not None and read.data["name"] == "Acme"
+    assert sql.data is not None and [r["name"] for r in sql.data["value"]] == ["Acme", "Batchco"]
+    assert table.data is not None and table.data["value"][0]["EntitySetName"] == "accounts"
+    assert "Batchco" in {r["name"] for r in crm.rows("accounts")}
