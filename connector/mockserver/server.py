@@ -328,7 +328,9 @@ class MockDataverse:
         self.dv.update("emails", str(email_id).lower(), {"statecode": 0, "statuscode": 8})
 
     def load_seed(self, seed: dict | str | Path) -> dict[str, int]:
+        where = ""
         if not isinstance(seed, dict):
+            where = f"seed file {seed}: "
             path = Path(seed)
             try:
                 seed = json.loads(path.read_text(encoding="utf-8"))
@@ -341,7 +343,7 @@ class MockDataverse:
         try:
             return self.dv.load_seed(seed)
         except ApiError as exc:
-            raise ValueError(exc.message) from None
+            raise ValueError(where + exc.message) from None
 
     def stats(self) -> dict[str, Any]:
         snap = self.stats_counter.snapshot()
