@@ -144,3 +144,10 @@ def test_batch_reads_upsert_and_sql(
     assert sql.data is not None and [r["name"] for r in sql.data["value"]] == ["Acme", "Batchco"]
     assert table.data is not None and table.data["value"][0]["EntitySetName"] == "accounts"
     assert "Batchco" in {r["name"] for r in crm.rows("accounts")}
+
+
+def test_picklist_labels_resolve_through_option_set_metadata(
+    client: DataverseClient, crm: MockDataverse
+) -> None:
+    lead = client.records.create("lead", {"lastname": "Label", "leadsourcecode": "Web"})
+    assert crm.get("leads", lead)["leadsourcecode"] == 8
