@@ -96,7 +96,8 @@ class Metadata:
             "LogicalName": attr.logical,
             "SchemaName": attr.logical if attr.custom else attr.logical.capitalize(),
             "EntityLogicalName": definition.logical,
-            "AttributeType": kind,
+            # A file column is a Virtual attribute of type FileType, as in Dataverse.
+            "AttributeType": "Virtual" if kind == "File" else kind,
             "AttributeTypeName": {"Value": f"{kind}Type"},
             "IsValidForRead": True,
             "IsValidForCreate": not attr.readonly and not attr.computed,

@@ -13,7 +13,7 @@ EDM_TYPES = {
     "Money": "Edm.Decimal", "Double": "Edm.Double", "Boolean": "Edm.Boolean",
     "DateTime": "Edm.DateTimeOffset", "Picklist": "Edm.Int32", "State": "Edm.Int32",
     "Status": "Edm.Int32", "Lookup": "Edm.Guid", "Owner": "Edm.Guid", "Customer": "Edm.Guid",
-    "EntityName": "Edm.String",
+    "EntityName": "Edm.String", "File": "Edm.Guid",
 }
 LOOKUP_KINDS = frozenset({"Lookup", "Owner", "Customer"})
 

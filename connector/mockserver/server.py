@@ -360,6 +360,7 @@ class MockDataverse:
         self.dv.add_builtin_users()
         self.stats_counter.reset()
         self.tokens.forget()  # a delta token from before the reset is no longer valid
+        self.dv.files.clear()
 
     def set_faults(
         self,

@@ -69,6 +69,8 @@ class Dataverse:
         self.organization_id = str(uuid.uuid5(ORG_NAMESPACE, "organization"))
         self.business_unit_id = str(uuid.uuid5(ORG_NAMESPACE, "businessunit"))
         self.app_user_id = app_user_id
+        # Uploaded file contents: (entity set, row id, column) -> (file name, bytes).
+        self.files: dict[tuple[str, str, str], tuple[str, bytes]] = {}
         self.add_builtin_users()
 
     # -- helpers -----------------------------------------------------------------------------
@@ -498,6 +500,9 @@ class Dataverse:
                 if attr.column in table.columns:
                     table.columns.remove(attr.column)
                 table.add_column(attr)
+                if attr.kind == "File":
+                    table.add_column(make_attr(f"{name}_name", {"type": "String", "max": 260,
+                                                                "readonly": True}, custom=True))
         for entity_set, declared in (keys or {}).items():  # type: ignore[attr-defined]
             table = self._seed_table(entity_set, "_keys", declared)
             for name, key_columns in declared.items():

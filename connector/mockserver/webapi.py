@@ -8,6 +8,7 @@ from collections.abc import Callable
 from . import actions, csdl, errors, keys, navigation
 from .errors import ApiError, bad_request
 from .expand import parse_expand, parse_select, represent
+from .files import Files
 from .messages import ApiRequest, ApiResponse
 from .metadata import Metadata
 from .query import Collection, DeltaTokens, Source
@@ -52,6 +53,7 @@ class WebApi:
         self.api_url = api_url
         self.metadata = Metadata(dv)
         self.actions = actions.Actions(dv, api_url)
+        self.files = Files(dv, api_url)
         self.batch_handler: Callable[[ApiRequest], ApiResponse] | None = None
 
     def handle(self, req: ApiRequest, resolve_ref: RefResolver | None = None) -> ApiResponse:
@@ -130,6 +132,8 @@ class WebApi:
                 raise bad_request("Request message has unresolved parameters.",
                                   errors.INVALID_ARGUMENT)
             return self.actions.bound(req, name, row_id, rest.split(".")[-1])
+        if rest and name in BY_SET and self.files.column_of(self.dv.table(name), rest):
+            return self.files.handle(req, name, row_id, rest)
         if rest:
             return self._related(req, name, row_id, rest)
         if req.method == "GET":

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from PowerPlatform.Dataverse.client import DataverseClient
@@ -14,6 +15,7 @@ from PowerPlatform.Dataverse.models.upsert import UpsertItem
 
 from connector.mockserver import MockDataverse
 
+from .conftest import Api, MakeCrm
 from .test_sdk import MockCredential
 
 
@@ -151,3 +153,28 @@ def test_picklist_labels_resolve_through_option_set_metadata(
 ) -> None:
     lead = client.records.create("lead", {"lastname": "Label", "leadsourcecode": "Web"})
     assert crm.get("leads", lead)["leadsourcecode"] == 8
+
+
+def test_file_columns_upload_small_and_chunked(make_crm: MakeCrm, tmp_path: Path) -> None:
+    crm = make_crm(seed={"_columns": {"accounts": {"new_contract": "File"}},
+                         "accounts": [{"name": "With files"}]})
+    account = crm.rows("accounts")[0]["accountid"]
+    small = tmp_path / "contract.pdf"
+    small.write_bytes(b"%PDF-1.7 small")
+    big = tmp_path / "big.bin"
+    big.write_bytes(bytes(range(256)) * 40000)  # 10 MB: three 4 MB chunks
+    api = Api(crm)
+    with DataverseClient(crm.url, MockCredential(crm)) as client:
+        client.files.upload("account", account, "new_contract", str(small))
+        got = api.get(f"accounts({account})/new_contract/$value")
+        assert got.content == b"%PDF-1.7 small"
+        assert got.headers["x-ms-file-name"] == "contract.pdf"
+        assert crm.get("accounts", account)["new_contract_name"] == "contract.pdf"
+        client.files.upload("account", account, "new_contract", str(big), mode="chunk",
+                            if_none_match=False)
+    assert api.get(f"accounts({account})/new_contract/$value").content == big.read_bytes()
+    assert api.delete(f"accounts({account})/new_contract").status_code == 204
+    assert api.get(f"accounts({account})/new_contract/$value").status_code == 404
+    assert crm.get("accounts", account)["new_contract"] is None
+    written = api.patch(f"accounts({account})", json={"new_contract": "x"})
+    assert written.status_code == 400
