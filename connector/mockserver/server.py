@@ -14,7 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from . import certs
+from . import certs, mailbox
 from .app import App
 from .auth import Entra
 from .errors import ApiError, bad_request
@@ -22,8 +22,9 @@ from .generate import generate as generate_rows
 from .limits import Limits, Stats
 from .messages import ApiResponse
 from .query import DeltaTokens
-from .schema import ACTIVITY_SETS, BY_LOGICAL
-from .service import LOOKUP_NOTE, Dataverse, merge
+from .schema import ACTIVITY_SETS
+from .seed import load_seed
+from .service import Dataverse, merge
 from .webapi import WebApi
 
 log = logging.getLogger("seqsync.mockserver")
@@ -287,45 +288,13 @@ class MockDataverse:
         regarding: tuple[str, str] | None = None,
         in_reply_to: str | None = None,
     ) -> str:
-        """A prospect's email arriving through server-side sync: incoming (`directioncode`
-        false), Received (1/4), the sender as a From party (`("leads", id)` or an address),
-        linked to the email it answers (`in_reply_to`: an email id) and to its regarding row."""
-        with self.dv.store.transaction():
-            party: dict[str, object] = {"participationtypemask": 1}
-            if isinstance(sender, tuple):
-                tdef = self.dv.table(sender[0]).definition
-                party[f"partyid_{tdef.logical}@odata.bind"] = f"/{sender[0]}({sender[1]})"
-            else:
-                party["addressused"] = sender
-            body: dict[str, object] = {"subject": subject, "description": description,
-                                       "directioncode": False,
-                                       "email_activity_parties": [party]}
-            original = None
-            if in_reply_to is not None:
-                original = self.dv.table("emails").rows.get(str(in_reply_to).lower())
-                if original is None:
-                    raise KeyError(f"emails({in_reply_to}) does not exist")
-                body["parentactivityid@odata.bind"] = f"/emails({original['activityid']})"
-                body["inreplyto"] = original.get("messageid") or f"<{original['activityid']}@mock>"
-                body["conversationtrackingid"] = (original.get("conversationtrackingid")
-                                                  or str(uuid.uuid4()))
-                if regarding is None and original.get("_regardingobjectid_value"):
-                    note = original.get("_regardingobjectid_value" + LOOKUP_NOTE)
-                    target = BY_LOGICAL[str(note)].entity_set
-                    regarding = (target, str(original["_regardingobjectid_value"]))
-            if regarding is not None:
-                logical = self.dv.table(regarding[0]).definition.logical
-                body[f"regardingobjectid_{logical}_email@odata.bind"] = (
-                    f"/{regarding[0]}({regarding[1]})")
-            body["messageid"] = f"<{uuid.uuid4()}@mock.example>"
-            row = self.dv.create("emails", body)
-            email_id = str(row["activityid"])
-            self.dv.update("emails", email_id, {"statecode": 1, "statuscode": 4})
-        return email_id
+        """A prospect's reply arriving (see `mailbox.receive_email`); returns its id."""
+        return mailbox.receive_email(self.dv, sender, subject, description=description,
+                                     regarding=regarding, in_reply_to=in_reply_to)
 
     def fail_email(self, email_id: str) -> None:
-        """The mailbox could not deliver a sent email: Dataverse reopens it as Failed (0/8)."""
-        self.dv.update("emails", str(email_id).lower(), {"statecode": 0, "statuscode": 8})
+        """The mailbox could not deliver a sent email: it becomes Open / Failed (0/8)."""
+        mailbox.fail_email(self.dv, email_id)
 
     def load_seed(self, seed: dict | str | Path) -> dict[str, int]:
         where = ""
@@ -341,7 +310,7 @@ class MockDataverse:
             if not isinstance(seed, dict):
                 raise ValueError(f"seed file {path}: must be a JSON object keyed by entity set")
         try:
-            return self.dv.load_seed(seed)
+            return load_seed(self.dv, seed)
         except ApiError as exc:
             raise ValueError(where + exc.message) from None
 
