@@ -255,10 +255,11 @@ class Dataverse:
             row["fullname"] = " ".join(
                 str(row[c]) for c in ("firstname", "lastname") if row.get(c)
             )
-        for column, attr in table.attrs.items():
-            value = row.get(column)
-            if attr.is_lookup and value is not None and not row.get(column + LOOKUP_NOTE):
-                row[column + LOOKUP_NOTE] = self.target_of(attr.targets, str(value))
+        # Rows are sparse: only the lookups present need a target table noted.
+        for column in [c for c in row if c.endswith("_value")]:
+            attr = table.attrs.get(column)
+            if attr is not None and attr.is_lookup and not row.get(column + LOOKUP_NOTE):
+                row[column + LOOKUP_NOTE] = self.target_of(attr.targets, str(row[column]))
 
     def target_of(self, targets: tuple[str, ...], row_id: str) -> str | None:
         """Which of a lookup's target tables holds `row_id`."""
