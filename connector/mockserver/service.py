@@ -8,21 +8,14 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from . import errors
+from . import errors, keys
+from . import values as values_mod
 from .errors import ApiError
-from .odata_filter import normalize_date
-from .schema import BY_SET, SYSTEM_COLUMNS, TABLES, TableDef
+from .schema import BY_LOGICAL, SYSTEM_COLUMNS, TABLES, TableDef, make_attr
 from .store import Row, Store, Table
 
 LOOKUP_NOTE = "@Microsoft.Dynamics.CRM.lookuplogicalname"
-DATE_COLUMNS = frozenset(
-    {"createdon", "modifiedon", "scheduledstart", "scheduledend", "actualstart", "actualend",
-     "estimatedclosedate", "actualclosedate"}
-)
-MAX_LENGTH = {"subject": 200, "fullname": 160, "name": 300, "emailaddress1": 100}
-_BIND = re.compile(
-    r"^(?:.*/)?(?P<set>[A-Za-z_]\w*)\((?:\w+=)?'?(?P<id>[0-9a-fA-F-]{36})'?\)$"
-)
+_BIND = re.compile(r"^(?:.*/)?(?P<set>[A-Za-z_]\w*)\((?P<key>[^()]+)\)$")
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 ORG_NAMESPACE = uuid.UUID("6f1b1c33-7e0a-4c57-9a43-0a2b9f0d5e11")
 
@@ -40,7 +33,8 @@ def parse_guid(value: object, what: str) -> str:
 
 
 def parse_bind(value: object, resolve_ref: RefResolver | None) -> tuple[str, str]:
-    """`/leads(<id>)`, `leads(<id>)`, an absolute URL or a `$n` batch reference."""
+    """`/leads(<id>)`, `leads(<id>)`, an absolute URL or a `$n` batch reference, as
+    (entity set, key text): a GUID or an alternate key such as `accountnumber='A-1'`."""
     text = value if isinstance(value, str) else ""
     if text.startswith("$") and resolve_ref is not None:
         resolved = resolve_ref(text)
@@ -53,7 +47,7 @@ def parse_bind(value: object, resolve_ref: RefResolver | None) -> tuple[str, str
     m = _BIND.match(text)
     if m is None:
         raise errors.bad_request(f"Invalid @odata.bind value '{value}'.", errors.VALIDATION)
-    return m.group("set"), m.group("id").lower()
+    return m.group("set"), m.group("key")
 
 
 def lookup_column(columns: list[str], nav: str) -> str | None:
@@ -75,6 +69,8 @@ class Dataverse:
         self.organization_id = str(uuid.uuid5(ORG_NAMESPACE, "organization"))
         self.business_unit_id = str(uuid.uuid5(ORG_NAMESPACE, "businessunit"))
         self.app_user_id = app_user_id
+        # Uploaded file contents: (entity set, row id, column) -> (file name, bytes).
+        self.files: dict[tuple[str, str, str], tuple[str, bytes]] = {}
         self.add_builtin_users()
 
     # -- helpers -----------------------------------------------------------------------------
@@ -119,38 +115,12 @@ class Dataverse:
 
     # -- value handling ----------------------------------------------------------------------
 
-    def _value(self, tdef: TableDef, column: str, value: object) -> object:
-        if value is None:
-            return None
-        if column in DATE_COLUMNS:
-            if not isinstance(value, str):
-                raise errors.bad_request(
-                    f"Invalid value for '{column}': expected a date.", errors.VALIDATION
-                )
-            try:
-                return normalize_date(value)
-            except ValueError:
-                raise errors.bad_request(
-                    f"Cannot convert the literal '{value}' to the expected type "
-                    "'Edm.DateTimeOffset'.",
-                    errors.VALIDATION,
-                ) from None
-        if column.startswith("_") and column.endswith("_value"):
-            return parse_guid(value, column)
-        limit = MAX_LENGTH.get(column)
-        if limit is not None and isinstance(value, str) and len(value) > limit:
-            raise errors.bad_request(
-                f"A validation error occurred.  The length of the '{column}' attribute of the "
-                f"'{tdef.logical}' entity exceeded the maximum allowed length of '{limit}'.",
-                errors.VALIDATION,
-            )
-        if column in ("statecode", "statuscode", "prioritycode") and (
-            isinstance(value, bool) or not isinstance(value, int)
-        ):
-            raise errors.bad_request(
-                f"Invalid value '{value}' for '{column}': expected an integer.", errors.VALIDATION
-            )
-        return value
+    def _value(self, table: Table, column: str, value: object) -> object:
+        attr = table.attrs.get(column)
+        tdef = table.definition
+        if attr is None or value is None or column == tdef.primary_key:
+            return value  # the primary key is checked where it is used, naming the key
+        return values_mod.check(attr, value, tdef.logical, tdef.entity_set)
 
     def _bind(
         self, table: Table, nav: str, value: object, resolve_ref: RefResolver | None
@@ -160,19 +130,38 @@ class Dataverse:
             raise errors.unknown_property(nav, table.definition.logical)
         if value is None:
             return column, None, None
-        target_set, target_id = parse_bind(value, resolve_ref)
+        target_set, target_id = self.resolve_bind(value, resolve_ref)
+        target = self.store.tables[target_set]
+        attr = table.attrs.get(column)
+        logical = target.definition.logical
+        # `regardingobjectid_lead_task` names its target: it must agree with the URL's table.
+        qualifier = nav[len(column) - 7:].lstrip("_") if len(nav) > len(column) - 7 else ""
+        if (attr is not None and attr.targets and logical not in attr.targets) or (
+            qualifier and not qualifier.startswith(logical)
+        ):
+            raise errors.bad_request(
+                f"The navigation property '{nav}' of '{table.definition.logical}' cannot point "
+                f"at a '{logical}' record.",
+                errors.VALIDATION,
+            )
+        return column, target_id, logical
+
+    def resolve_bind(self, value: object, resolve_ref: RefResolver | None) -> tuple[str, str]:
+        """(entity set, id) of an existing row named by an `@odata.bind` value."""
+        target_set, key_text = parse_bind(value, resolve_ref)
         target = self.store.tables.get(target_set)
         if target is None:
             raise errors.bad_request(
                 f"Invalid @odata.bind: entity set '{target_set}' does not exist.",
                 errors.VALIDATION,
             )
-        if target_id not in target.rows:
+        target_id, _ = keys.resolve(target, key_text)
+        if target_id is None or target_id not in target.rows:
             raise ApiError(
                 400, errors.NOT_FOUND,
-                f"{target.definition.logical} With Ids = {target_id} Do Not Exist",
+                f"{target.definition.logical} With Ids = {target_id or key_text} Do Not Exist",
             )
-        return column, target_id, target.definition.logical
+        return target_set, target_id
 
     def parse_body(
         self,
@@ -204,10 +193,10 @@ class Dataverse:
             if key not in table.columns:
                 if not allow_new_columns:
                     raise errors.unknown_property(key, tdef.logical)
-                table.columns.append(key)
+                table.add_column(make_attr(key, values_mod.infer_kind(value), custom=True))
             if key in SYSTEM_COLUMNS and not allow_new_columns:
                 continue  # Dataverse ignores writes to system columns
-            values[key] = self._value(tdef, key, value)
+            values[key] = self._value(table, key, value)
         return values, parties
 
     def _apply_state(self, tdef: TableDef, row: Row, changes: Row, row_id: str) -> None:
@@ -243,6 +232,50 @@ class Dataverse:
         if tdef.activity_type and state in (1, 2) and not row.get("actualend"):
             row["actualend"] = self.now()
 
+    def fill_defaults(self, table: Table, row: Row) -> None:
+        """What Dataverse sets on create: owner, activity type, defaults, computed columns."""
+        tdef = table.definition
+        if "_ownerid_value" in table.columns and row.get("_ownerid_value") is None:
+            row["_ownerid_value"] = self.app_user_id
+            row["_ownerid_value" + LOOKUP_NOTE] = "systemuser"
+        if tdef.activity_type:
+            row["activitytypecode"] = tdef.activity_type
+        for attr in tdef.attributes:
+            if attr.default is not None and row.get(attr.column) is None:
+                row[attr.column] = attr.default
+        self.compute(table, row, row)
+
+    def compute(self, table: Table, row: Row, changes: Row) -> None:
+        """Computed columns and the target table of every lookup value. `fullname` follows a
+        change of first or last name (a write of `fullname` alone is kept, see the docs)."""
+        full = table.attrs.get("fullname")
+        if full is not None and full.computed and ("firstname" in changes
+                                                   or "lastname" in changes) and (
+                row.get("firstname") or row.get("lastname")):
+            row["fullname"] = " ".join(
+                str(row[c]) for c in ("firstname", "lastname") if row.get(c)
+            )
+        # Rows are sparse: only the lookups present need a target table noted.
+        for column in [c for c in row if c.endswith("_value")]:
+            attr = table.attrs.get(column)
+            if attr is not None and attr.is_lookup and not row.get(column + LOOKUP_NOTE):
+                row[column + LOOKUP_NOTE] = self.target_of(attr.targets, str(row[column]))
+
+    def target_of(self, targets: tuple[str, ...], row_id: str) -> str | None:
+        """Which of a lookup's target tables holds `row_id`."""
+        for logical in targets:
+            tdef = BY_LOGICAL.get(logical)
+            if tdef is not None and row_id in self.store.tables[tdef.entity_set].rows:
+                return logical
+        return targets[0] if targets else None
+
+    def primary_name(self, logical: str, row_id: str) -> str | None:
+        tdef = BY_LOGICAL.get(logical)
+        if tdef is None or tdef.primary_name is None:
+            return None
+        row = self.store.tables[tdef.entity_set].rows.get(row_id)
+        return None if row is None else row.get(tdef.primary_name)  # type: ignore[return-value]
+
     # -- writes ------------------------------------------------------------------------------
 
     def create(
@@ -267,11 +300,7 @@ class Dataverse:
         row[pk] = row_id
         row["createdon"] = now
         row["modifiedon"] = now
-        if "_ownerid_value" in table.columns and row.get("_ownerid_value") is None:
-            row["_ownerid_value"] = self.app_user_id
-            row["_ownerid_value" + LOOKUP_NOTE] = "systemuser"
-        if tdef.activity_type:
-            row["activitytypecode"] = tdef.activity_type
+        self.fill_defaults(table, row)
         if tdef.states:
             state_changes = {
                 "statecode": values.get("statecode", 0 if "statuscode" not in values else None),
@@ -307,14 +336,14 @@ class Dataverse:
         if tdef.readonly_when_closed and existing.get("statecode") in (1, 2) and (
             data_keys or parties is not None
         ):
+            # Dataverse's CannotUpdateBecauseItIsReadOnly; reopening (state only) is allowed.
             raise errors.bad_request(
-                f"This {tdef.logical} is completed or canceled and is read-only; only "
-                "statecode and statuscode can change.",
-                errors.VALIDATION,
+                "The object cannot be updated because it is read-only.", errors.READ_ONLY
             )
         row = merge(existing, values)
         self._apply_state(tdef, row, values, row_id)
         row["modifiedon"] = self.now()
+        self.compute(table, row, values)
         with self.store.transaction():
             self.store.put(entity_set, row_id, row)
             if parties is not None:
@@ -352,6 +381,46 @@ class Dataverse:
             row["_activityid_value"] = activity_id
             row["_activityid_value" + LOOKUP_NOTE] = tdef.logical
             self.store.put("activityparties", party_id, row)
+        if tdef.logical == "email":
+            self._email_addresses(activity_id)
+
+    def _email_addresses(self, email_id: str) -> None:
+        """`sender`, `torecipients` and `emailsender` follow the From and To parties, as
+        Dataverse fills them (they are read-only there)."""
+        email = self.store.tables["emails"].rows[email_id]
+        parties = [self.store.tables["activityparties"].rows[p] for p in self.party_ids(email_id)]
+        senders = [p for p in parties if p.get("participationtypemask") == 1]
+        to = [p for p in parties if p.get("participationtypemask") == 2]
+        email.pop("sender", None)
+        email.pop("torecipients", None)
+        for column in ("_emailsender_value", "_emailsender_value" + LOOKUP_NOTE):
+            email.pop(column, None)
+        if senders:
+            address = self._address(senders[0])
+            if address:
+                email["sender"] = address
+            if senders[0].get("_partyid_value"):
+                email["_emailsender_value"] = senders[0]["_partyid_value"]
+                email["_emailsender_value" + LOOKUP_NOTE] = senders[0].get(
+                    "_partyid_value" + LOOKUP_NOTE)
+        addresses = [a for a in (self._address(p) for p in to) if a]
+        if addresses:
+            email["torecipients"] = ";".join(addresses) + ";"
+
+    def _address(self, party: Row) -> str | None:
+        if party.get("addressused"):
+            return str(party["addressused"])
+        logical = party.get("_partyid_value" + LOOKUP_NOTE)
+        tdef = BY_LOGICAL.get(str(logical))
+        if tdef is None:
+            return None
+        row = self.store.tables[tdef.entity_set].rows.get(str(party.get("_partyid_value")))
+        if row is None:
+            return None
+        for column in ("emailaddress1", "internalemailaddress", "emailaddress"):
+            if row.get(column):
+                return str(row[column])
+        return None
 
     # -- direct access (seed files, Python API) ----------------------------------------------
 
@@ -368,13 +437,7 @@ class Dataverse:
         new: Row = {"createdon": now, "modifiedon": now}
         new.update(_sparse(values))
         new[pk] = row_id
-        if "_ownerid_value" in table.columns and new.get("_ownerid_value") is None:
-            new["_ownerid_value"] = self.app_user_id
-        if new.get("_ownerid_value") is not None:
-            # Owned by a team when the row says so (`ownerid@odata.bind: /teams(...)`).
-            new.setdefault("_ownerid_value" + LOOKUP_NOTE, "systemuser")
-        if tdef.activity_type:
-            new["activitytypecode"] = tdef.activity_type
+        self.fill_defaults(table, new)
         if tdef.states:
             self._apply_state(
                 tdef, new,
@@ -387,24 +450,6 @@ class Dataverse:
             if parties is not None:
                 self._replace_parties(tdef, row_id, parties, None)
         return row_id
-
-    def load_seed(self, seed: dict[str, object]) -> dict[str, int]:
-        counts: dict[str, int] = {}
-        # Users and customers first so that lookups in later tables resolve.
-        order = sorted(seed, key=lambda s: list(BY_SET).index(s) if s in BY_SET else 99)
-        with self.store.transaction():
-            for entity_set in order:
-                rows = seed[entity_set]
-                if entity_set not in BY_SET:
-                    raise errors.bad_request(f"Seed: unknown entity set '{entity_set}'.")
-                if not isinstance(rows, list):
-                    raise errors.bad_request(f"Seed: '{entity_set}' must be a list of rows.")
-                for row in rows:
-                    if not isinstance(row, dict):
-                        raise errors.bad_request(f"Seed: a row in '{entity_set}' is not an object.")
-                    self.insert_raw(entity_set, row)
-                counts[entity_set] = len(rows)
-        return counts
 
 
 def _sparse(values: Row) -> Row:
