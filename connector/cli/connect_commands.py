@@ -14,6 +14,7 @@ from connector.errors import EXIT_PARTIAL, InvalidInput, RuleViolation, SeqsyncE
 from connector.pipeline.context import Message
 from connector.pipeline.results import BulkResult
 from connector.store import records as record_store
+from connector.wording import count
 
 CONNECT_SLICE = 5000
 
@@ -52,7 +53,8 @@ def report(result: BulkResult, verb: str) -> None:
     if result.succeeded == 0:
         raise RuleViolation(f"{skipped[0].reason}{more}")
     raise PartialFailure(
-        f"{len(skipped)} of {len(result.outcomes)} records skipped: {skipped[0].reason}{more}"
+        f"{len(skipped)} of {count(len(result.outcomes), 'record')} skipped: "
+        f"{skipped[0].reason}{more}"
     )
 
 

@@ -14,6 +14,7 @@ from connector.store import connections as conn_store
 from connector.store import outbox as outbox_store
 from connector.store import records as record_store
 from connector.store import sequences as seq_store
+from connector.wording import count
 
 app = typer.Typer(no_args_is_help=True, help="Leads and opportunities known locally.")
 
@@ -59,7 +60,7 @@ def list_(
         ["id", "table", "name", "open", "sequence", "current step"],
         ([r["id"], r["table"], r["name"], "deleted" if r["deleted"] else
           ("yes" if r["open"] else "closed"), r["sequence"], r["step"]] for r in rows),
-        title=f"{len(rows)} records",
+        title=count(len(rows), "record"),
     ))
 
 

@@ -37,7 +37,7 @@ def test_connect_record_of_the_wrong_table(cli):
     setup(cli)
     cli.seed(Record(id=rid(50), table="opportunity", name="Big deal"))
     err = cli("connect", "Cold lead outreach", rid(50), code=2).stderr
-    assert (f"record {rid(50)} is a opportunity, but sequence 'Cold lead outreach' is for "
+    assert (f"record {rid(50)} is an opportunity, but sequence 'Cold lead outreach' is for "
             "lead records") in err
 
 
