@@ -24,6 +24,10 @@ def sync_command(
         bool, typer.Option("--dry-run", help="Read the CRM, print what would be written, "
                            "write nothing anywhere.")
     ] = False,
+    full: Annotated[
+        bool, typer.Option("--full", help="Re-read every table from the CRM instead of only "
+                           "its changes (nothing is lost; rows gone from the CRM are deleted).")
+    ] = False,
 ) -> None:
     """Run one sync: pull, reconcile, plan, push, save. Use --now to set the engine's clock."""
     state = get_state()
@@ -31,7 +35,7 @@ def sync_command(
     fmt = configure_logging(settings.log.format, settings.log.level)
     interactive = fmt == "text" and sys.stderr.isatty() and not state.json
     progress: Progress = RichProgress() if interactive else LogProgress()
-    report = run_sync(settings, now=state.now, dry_run=dry_run, progress=progress)
+    report = run_sync(settings, now=state.now, dry_run=dry_run, full=full, progress=progress)
     print_report(state.out, report, json_line=not interactive)
     raise typer.Exit(EXIT_PARTIAL if report.errors else EXIT_OK)
 

@@ -24,7 +24,10 @@ from connector.dataverse.batch import BatchOperation, BatchResult, build_batch, 
 from connector.dataverse.errors import (
     BadResponse,
     CrmUnreachable,
+    DataverseError,
     DeltaTokenExpired,
+    DeltaTokenInvalid,
+    DeltaTokenRejected,
     DuplicateKey,
     PreconditionFailed,
     error_for,
@@ -95,6 +98,19 @@ def _caller_key(logical_name: str, rows: list[dict[str, Any]]) -> str | None:
         except ValueError:
             continue
         return key
+    return None
+
+
+def _rejected_token(exc: DataverseError) -> DeltaTokenRejected | None:
+    """The first reply to a saved delta link: which failures mean "drop the token".
+
+    Besides the two known messages, any other plain 400 to a `$deltatoken` request counts as
+    an invalid token (the reference's client rule): the full read that follows either works
+    or fails with its own, clearer error."""
+    if isinstance(exc, DeltaTokenRejected):
+        return exc
+    if type(exc) is DataverseError and exc.status == 400:
+        return DeltaTokenInvalid(exc.status, exc.code, exc.message, exc.request_id)
     return None
 
 
@@ -390,8 +406,9 @@ class DataverseClient:
     ) -> Iterator[ChangePage]:
         """Rows changed since `delta_link` (all rows when None), page by page.
 
-        An expired token raises DeltaTokenExpired, or with on_expired="reread" restarts as a
-        full read whose pages say full_read=True.
+        A token the CRM rejects (expired, or not valid here: a restored or copied environment)
+        raises DeltaTokenExpired / DeltaTokenInvalid, or with on_expired="reread" restarts as
+        a full read whose pages say full_read=True.
         """
         if on_expired not in ("raise", "reread"):
             raise ValueError(f"on_expired must be 'raise' or 'reread' (got {on_expired!r})")
@@ -403,11 +420,18 @@ class DataverseClient:
         pages = self._change_pages(link, entity_set, key, False, page_size)
         try:
             first = next(pages)
-        except DeltaTokenExpired:
-            if on_expired == "raise":
+        except DataverseError as exc:
+            rejected = _rejected_token(exc)
+            if rejected is None:
                 raise
+            if on_expired == "raise":
+                raise rejected from None
+            why = "expired" if isinstance(rejected, DeltaTokenExpired) else (
+                "is not valid here (environment restored or copied?)")
             log.warning(
-                "change-tracking token for %s expired; re-reading the whole table", entity_set
+                "change-tracking token for %s %s; re-reading the whole table: %s",
+                entity_set, why, rejected.message,
+                extra={"entity_set": entity_set, "full_read": True},
             )
             yield from self._change_pages(full_url, entity_set, key, True, page_size)
             return

@@ -37,16 +37,17 @@ def pull(ctx: SyncContext) -> None:
 
 def pull_table(ctx: SyncContext, mapping: TargetMapping) -> None:
     key = state.delta_key(mapping.entity_set)
-    link = state.get_value(ctx.engine, key)
+    saved = state.get_value(ctx.engine, key)
+    link = None if ctx.full_read else saved  # `sync --full`: re-read as if the token expired
     seen: set[str] | None = None
     new_link: str | None = None
     for page in ctx.client.read_changes(
         mapping.entity_set, mapping.select_columns(), mapping.primary_key, link,
         ctx.page_size, on_expired="reread",
     ):
-        if page.full_read and link is not None and seen is None:
-            # The saved token expired (the client logged it): this full read is the only way
-            # to learn what was deleted meanwhile, by noticing what it did not return.
+        if page.full_read and saved is not None and seen is None:
+            # The saved token was rejected (the client logged why) or --full was asked: this
+            # full read is the only way to learn what was deleted, by what it did not return.
             ctx.report.full_reads.append(mapping.entity_set)
             seen = set()
         # Map the whole page before writing any of it: one bad row keeps the page out entirely.
@@ -77,7 +78,8 @@ def _delete_unseen(ctx: SyncContext, mapping: TargetMapping, seen: set[str]) -> 
         gone = [rid for rid in conn.execute(query).scalars() if rid not in seen]
     if gone:
         log.warning(
-            "%d %s rows vanished while the delta token was expired; treating them as deleted",
+            "%d %s rows are gone from the CRM (found by the full re-read); "
+            "treating them as deleted",
             len(gone), mapping.logical_name,
         )
         ctx.app.execute("RecordDeleted", gone, table=mapping.logical_name, now=ctx.now)

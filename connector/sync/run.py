@@ -45,6 +45,7 @@ def run_sync(
     *,
     now: datetime | None = None,
     dry_run: bool = False,
+    full: bool = False,
     progress: Progress | None = None,
     client_factory: ClientFactory = make_client,
 ) -> RunReport:
@@ -67,7 +68,8 @@ def run_sync(
             app.close()
             raise app.store.state_error(exc) from None
         crm = RecordingClient(client, report) if dry_run else client
-        ctx = SyncContext(app, crm, mappings, effective, clock, report, progress)  # type: ignore[arg-type]
+        ctx = SyncContext(app, crm, mappings, effective, clock, report, progress,  # type: ignore[arg-type]
+                          full_read=full)
         try:
             client.whoami()  # proves the credentials and reads the server's parallelism hint
             pull(ctx)
