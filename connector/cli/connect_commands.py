@@ -9,6 +9,7 @@ import typer
 
 from connector.cli.sequence_commands import find
 from connector.cli.state import get_state
+from connector.cli.where import parse_where
 from connector.engine.models import ConnectRequest, DisconnectRequest, EndReason
 from connector.errors import EXIT_PARTIAL, InvalidInput, RuleViolation, SeqsyncError
 from connector.pipeline.context import Message
@@ -74,7 +75,7 @@ def connect(
         ids += read_id_file(file)
     app = get_state().app()
     if where:
-        conditions = record_store.parse_where(where)
+        conditions = parse_where(where, get_state().settings, found.entity)
         with app.store.begin() as db:
             ids += record_store.query_record_ids(
                 db, table=found.entity, unconnected=True, where=conditions, open_only=True

@@ -9,6 +9,7 @@ import typer
 from connector.cli import views
 from connector.cli.output import when
 from connector.cli.state import get_state
+from connector.cli.where import parse_where
 from connector.errors import InvalidInput, NotFound
 from connector.store import connections as conn_store
 from connector.store import outbox as outbox_store
@@ -31,13 +32,13 @@ def list_(
 ) -> None:
     """List records, with the sequence each is on."""
     state = get_state()
-    conditions = record_store.parse_where(where or [])
     table = entity.strip().lower() if entity else None
     if table is not None and table not in state.settings.sync.tables:
         raise InvalidInput(
             f"--entity {entity!r}: not a synced table (one of: "
             f"{', '.join(state.settings.sync.tables)})"
         )
+    conditions = parse_where(where, state.settings, table) if where else {}
     with state.app().store.begin() as db:
         found = record_store.query_records(
             db, table=table, unconnected=unconnected,

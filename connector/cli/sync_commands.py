@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from typing import Annotated, Any
 
 import typer
 
+from connector import logs
 from connector.cli.output import Output
 from connector.cli.state import get_state
 from connector.errors import EXIT_OK, EXIT_PARTIAL
-from connector.logs import configure_logging
 from connector.sync.progress import LogProgress, Progress, RichProgress
 from connector.sync.report import RunReport
 from connector.sync.run import run_sync
@@ -31,8 +30,8 @@ def sync_command(
 ) -> None:
     """Run one sync: pull, reconcile, plan, push, save. Use --now to set the engine's clock."""
     state = get_state()
+    fmt = state.start_logging()
     settings = state.settings
-    fmt = configure_logging(settings.log.format, settings.log.level)
     interactive = fmt == "text" and sys.stderr.isatty() and not state.json
     progress: Progress = RichProgress() if interactive else LogProgress()
     report = run_sync(settings, now=state.now, dry_run=dry_run, full=full, progress=progress)
@@ -45,7 +44,8 @@ def print_report(out: Output, report: RunReport, *, json_line: bool) -> None:
     if report.dry_run:
         summary["would_write"] = report.would_write
     if out.json_mode or json_line:
-        print(json.dumps(summary, default=str, ensure_ascii=False))
+        level = {"ok": "info", "partial": "warning"}.get(report.outcome, "error")
+        print(logs.json_line(level, "seqsync.sync", f"sync {report.outcome}", **summary))
         return
     rows: list[tuple[str, Any]] = [
         ("outcome", summary["outcome"] + (" (dry run: nothing written)" if report.dry_run else "")),
@@ -54,7 +54,8 @@ def print_report(out: Output, report: RunReport, *, json_line: bool) -> None:
         ("rows deleted in the CRM", _counts(summary["rows_deleted"])),
         ("records disconnected", _counts(summary["records_disconnected"])),
         ("activities planned", summary["activities_planned"]),
-        ("activities created", _counts(summary["activities_created"])),
+        ("activities that would be created" if report.dry_run else "activities created",
+         _counts(summary["activities_created"])),
         ("activities completed / skipped",
          f"{summary['activities_completed']} / {summary['activities_skipped']}"),
         ("errors", summary["errors"]),
@@ -87,8 +88,8 @@ def serve_command(
 ) -> None:
     """Run sync on an interval; SIGTERM finishes the current run, then exits 0."""
     state = get_state()
+    state.start_logging()
     settings = state.settings
-    configure_logging(settings.log.format, settings.log.level)
     loop = Loop(settings, parse_interval(interval), max_runs=max_runs)
     loop.install_signal_handlers()
     raise typer.Exit(loop.run_forever())

@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives import serialization
 from requests.adapters import HTTPAdapter
 
 from connector.config import CrmConfig
-from connector.dataverse.errors import AuthFailed, CrmUnreachable, one_line
+from connector.dataverse.errors import AuthFailed, CredentialRejected, CrmUnreachable, one_line
 from connector.errors import InvalidInput
 
 # Hosts MSAL can validate through instance discovery; anything else (sovereign test hosts,
@@ -33,6 +33,14 @@ KNOWN_AUTHORITY_HOSTS = frozenset(
         "login.chinacloudapi.cn",
         "login.microsoftonline.de",
     }
+)
+
+
+# OAuth errors from the token endpoint that mean "this app, as configured, is refused";
+# others (temporarily_unavailable, server errors) may pass on their own.
+PERMANENT_TOKEN_ERRORS = frozenset(
+    {"invalid_client", "unauthorized_client", "invalid_request", "invalid_scope",
+     "invalid_resource", "unsupported_grant_type"}
 )
 
 
@@ -217,8 +225,10 @@ class MsalTokenProvider:
             raise CrmUnreachable(f"cannot reach the authority {authority}: "
                                  f"{type(exc).__name__}") from None
         except ValueError as exc:
-            raise AuthFailed(None, None, f"authority {authority} rejected: "
-                             f"{one_line(str(exc), 200)}") from None
+            # MSAL's discovery of the authority failed: an unknown tenant, a wrong host.
+            raise CredentialRejected(None, None, f"authority {authority} rejected: "
+                                     f"{one_line(str(exc), 200)} (check [crm] tenant_id and "
+                                     "authority_host)") from None
 
     def get_token(self, force_refresh: bool = False) -> str:
         # MSAL serves cached app tokens until < 5 minutes remain, then asks for a new one.
@@ -239,7 +249,8 @@ class MsalTokenProvider:
                 error = (result or {}).get("error", "no_token")
                 detail = (result or {}).get("error_description", "")
                 first = one_line(str(detail), 200).split(" Trace ID")[0]
-                raise AuthFailed(
+                kind = CredentialRejected if error in PERMANENT_TOKEN_ERRORS else AuthFailed
+                raise kind(
                     None, str(error),
                     f"token request refused: {first or 'no detail'}: "
                     "check client id/secret or certificate",

@@ -127,6 +127,11 @@ class AuthFailed(DataverseError, base.CrmUnavailable):
     """401 after one token refresh, or 403: the CRM refused our identity."""
 
 
+class CredentialRejected(AuthFailed):
+    """Entra refused the application itself: unknown tenant, wrong client id, secret or
+    certificate. Waiting does not help, so `serve` stops on it instead of backing off."""
+
+
 class BadResponse(DataverseError):
     """The reply cannot be trusted: not JSON, truncated, an error in a 200, a looping link.
 

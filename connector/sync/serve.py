@@ -1,7 +1,9 @@
 """`seqsync serve`: the sync loop for a long-running process (systemd, Kubernetes).
 
 SIGTERM or SIGINT lets the current run finish, then the loop exits 0. A failed run is logged and
-the loop backs off (doubling, capped) instead of dying; a success resets the pace.
+the loop backs off (doubling, capped) instead of dying; a success resets the pace. An error no
+retry can fix (invalid configuration, missing credential, a tenant or secret Entra refuses)
+ends the loop at once with exit code 2, so systemd and Kubernetes show the failure.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ from collections.abc import Callable
 from types import FrameType
 
 from connector.config import Settings
-from connector.errors import InvalidInput, LockHeld, SeqsyncError
+from connector.dataverse.errors import CredentialRejected
+from connector.errors import EXIT_INVALID, EXIT_OK, InvalidInput, LockHeld, SeqsyncError
 from connector.sync.report import RunReport
 from connector.sync.run import run_sync
 
@@ -31,6 +34,11 @@ def parse_interval(text: str) -> float:
     if not match or float(match.group(1)) <= 0:
         raise InvalidInput(f"--interval {text!r}: use a positive number of seconds, or 30s, 5m, 1h")
     return float(match.group(1)) * _UNITS[match.group(2) or "s"]
+
+
+def is_permanent(exc: BaseException) -> bool:
+    """Failures that the same process will meet again on every run, however long it waits."""
+    return isinstance(exc, InvalidInput | CredentialRejected)
 
 
 class Loop:
@@ -53,6 +61,7 @@ class Loop:
         self.stop = threading.Event()
         self.runs = 0
         self.failures = 0
+        self.exit_code = EXIT_OK
 
     def request_stop(self, signum: int | None = None, frame: FrameType | None = None) -> None:
         if not self.stop.is_set():
@@ -73,13 +82,13 @@ class Loop:
         while not self.stop.is_set():
             self.runs += 1
             self._run_once()
-            if self.max_runs is not None and self.runs >= self.max_runs:
+            if self.stop.is_set() or (self.max_runs is not None and self.runs >= self.max_runs):
                 break
             wait = self.next_wait()
             log.info("next run in %.1f s", wait, extra={"wait_seconds": round(wait, 1)})
             self.stop.wait(wait)
         log.info("serve stopped after %d runs", self.runs)
-        return 0
+        return self.exit_code
 
     def _run_once(self) -> None:
         try:
@@ -89,6 +98,12 @@ class Loop:
             return
         except SeqsyncError as exc:
             self.failures += 1
+            if is_permanent(exc):
+                log.error("stopping: %s (no retry can fix this; exit code 2)", exc,
+                          extra={"permanent": True})
+                self.exit_code = EXIT_INVALID
+                self.stop.set()
+                return
             log.error("run failed (%d in a row): %s", self.failures, exc)
             return
         except Exception as exc:  # the loop must outlive a bug in one run
