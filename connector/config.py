@@ -210,6 +210,8 @@ class Settings(BaseSettings):
         sync.mappings_dir = _under(base, sync.mappings_dir)
         sync.lock_file = _under(base, sync.lock_file)
         self.state.url = sqlite_url_under(base, self.state.url)
+        if sync.lock_file is None and not self.state.url.startswith("sqlite:///"):
+            sync.lock_file = base / "seqsync.lock"  # not in whatever folder cron starts in
 
 
 def _under(base: Path, path: Path | None) -> Any:

@@ -18,6 +18,7 @@ except ImportError:  # pragma: no cover - depends on the installed typer
 
 from connector.cli import (
     connect_commands,
+    doctor_command,
     mock_commands,
     record_commands,
     sequence_commands,
@@ -171,6 +172,7 @@ connect_commands.register(app)
 walkthrough.register(app)
 sync_commands.register(app)
 mock_commands.register(app)
+doctor_command.register(app)
 
 
 def run() -> None:

@@ -11,6 +11,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
@@ -317,12 +318,26 @@ class DataverseClient:
 
     def whoami(self) -> dict[str, Any]:
         """WhoAmI; also sets the concurrency hint from x-ms-dop-hint (5 when missing)."""
+        return self.whoami_at()[0]
+
+    def whoami_at(self) -> tuple[dict[str, Any], datetime | None]:
+        """WhoAmI and the server's clock from its `Date` header (None when absent or bad)."""
         resp = self.request("GET", self.url("WhoAmI"), idempotent=True)
         data = self._json(resp)
         hint_text = resp.headers.get("x-ms-dop-hint", "")
         hint = int(hint_text) if hint_text.strip().isdigit() else None
         self._concurrency.set_hint(hint)
-        return data
+        try:
+            server_time = email.utils.parsedate_to_datetime(resp.headers.get("Date", ""))
+        except (TypeError, ValueError):
+            server_time = None
+        return data, server_time
+
+    def entity_definition(self, logical_name: str, select: list[str]) -> dict[str, Any]:
+        """`EntityDefinitions(LogicalName='x')` with the chosen properties (metadata)."""
+        key = f"EntityDefinitions(LogicalName={odata.literal(logical_name)})"
+        params = {"$select": odata.select_option(select)}
+        return self._json(self.request("GET", self.url(key, params), idempotent=True))
 
     def get(self, entity_set: str, record_id: str, select: list[str]) -> dict[str, Any]:
         params = {"$select": odata.select_option(select)} if select else None

@@ -51,7 +51,7 @@ def test_record_and_step_words_agree_with_their_numbers(cli):
 
 HELP_PAGES = [(), ("sequence",), ("sequence", "apply"), ("sequence", "add-step"),
               ("records", "list"), ("connect",), ("sync",), ("serve",), ("status",),
-              ("mock-server",), ("demo",), ("walkthrough",)]
+              ("doctor",), ("mock-server",), ("demo",), ("walkthrough",)]
 
 
 @pytest.mark.parametrize("page", HELP_PAGES, ids=lambda p: " ".join(p) or "seqsync")
