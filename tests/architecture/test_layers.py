@@ -13,7 +13,8 @@ PACKAGE = Path(__file__).resolve().parents[2] / "connector"
 ALLOWED: dict[str, set[str]] = {
     "engine": {"connector.errors"},
     "mockserver": set(),
-    "mapping": {"connector.engine", "connector.errors", "connector.tomlfile", "connector"},
+    "mapping": {"connector.engine", "connector.errors", "connector.tomlfile", "connector.shipped",
+                "connector"},
     "dataverse": {"connector.config", "connector.errors"},
     "store": {"connector.engine", "connector.errors"},
     "pipeline": {"connector.engine", "connector.store", "connector.config", "connector.errors"},
