@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import sys
+from collections.abc import Callable
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -11,6 +14,14 @@ from connector import logs
 from connector.cli.output import Output
 from connector.cli.state import get_state
 from connector.errors import EXIT_OK, EXIT_PARTIAL
+from connector.metrics import (
+    Health,
+    LoopMetrics,
+    MetricsServer,
+    SyncMetrics,
+    refresh_state,
+    run_with_textfile,
+)
 from connector.sync.progress import LogProgress, Progress, RichProgress
 from connector.sync.report import RunReport
 from connector.sync.run import run_sync
@@ -23,6 +34,11 @@ def sync_command(
         bool, typer.Option("--dry-run", help="Read the CRM, print what would be written, "
                            "write nothing anywhere.")
     ] = False,
+    metrics_file: Annotated[
+        Path | None, typer.Option("--metrics-file", metavar="PATH",
+                                  help="Also write Prometheus metrics to this file (for "
+                                  "node-exporter's textfile collector), even when the run fails.")
+    ] = None,
     full: Annotated[
         bool, typer.Option("--full", help="Re-read every table from the CRM instead of only "
                            "its changes (nothing is lost; rows gone from the CRM are deleted).")
@@ -34,7 +50,12 @@ def sync_command(
     settings = state.settings
     interactive = fmt == "text" and sys.stderr.isatty() and not state.json
     progress: Progress = RichProgress() if interactive else LogProgress()
-    report = run_sync(settings, now=state.now, dry_run=dry_run, full=full, progress=progress)
+
+    def run(on_finish: Callable[[RunReport], None] | None = None) -> RunReport:
+        return run_sync(settings, now=state.now, dry_run=dry_run, full=full, progress=progress,
+                        on_finish=on_finish)
+
+    report = run_with_textfile(metrics_file, settings, run) if metrics_file else run()
     print_report(state.out, report, json_line=not interactive)
     raise typer.Exit(EXIT_PARTIAL if report.errors else EXIT_OK)
 
@@ -85,14 +106,39 @@ def serve_command(
     max_runs: Annotated[
         int | None, typer.Option("--max-runs", help="Stop after this many runs.", hidden=True)
     ] = None,
+    metrics_port: Annotated[
+        int | None, typer.Option("--metrics-port", metavar="PORT", min=0, max=65535,
+                                 help="Serve Prometheus /metrics, /healthz and /readyz here "
+                                 "(9464 is usual; 0 picks a free port).")
+    ] = None,
+    metrics_host: Annotated[
+        str, typer.Option("--metrics-host", metavar="HOST",
+                          help="Interface for --metrics-port (0.0.0.0 in a container).")
+    ] = "127.0.0.1",
 ) -> None:
-    """Run sync on an interval; SIGTERM finishes the current run, then exits 0."""
+    """Run sync on an interval; SIGTERM finishes the current run, then exits 0. An error no
+    retry can fix (bad config, missing or refused credential) exits 2 at once."""
     state = get_state()
     state.start_logging()
     settings = state.settings
-    loop = Loop(settings, parse_interval(interval), max_runs=max_runs)
+    observer, server = None, None
+    if metrics_port is not None:
+        metrics, health = SyncMetrics(), Health()
+        refresh_state(metrics, settings)
+        server = MetricsServer(metrics, health, metrics_host, metrics_port).start()
+        observer = LoopMetrics(settings, metrics, health)
+        logging.getLogger("seqsync.serve").info(
+            "metrics on http://%s:%d/metrics", metrics_host, server.port,
+            extra={"metrics_port": server.port})
+    loop = Loop(settings, parse_interval(interval), max_runs=max_runs, observer=observer)
     loop.install_signal_handlers()
-    raise typer.Exit(loop.run_forever())
+    try:
+        code = loop.run_forever()
+    finally:
+        if server is not None:
+            server.health.stopping = True
+            server.stop()
+    raise typer.Exit(code)
 
 
 def status_command(

@@ -115,6 +115,30 @@ def _rejected_token(exc: DataverseError) -> DeltaTokenRejected | None:
     return None
 
 
+def request_kind(method: str, url: str, headers: dict[str, str]) -> str:
+    """A low-cardinality name for a request, for metrics: read, create, update, delete,
+    batch, create_multiple, update_multiple, whoami or metadata."""
+    path = urlsplit(url).path
+    if path.endswith("/$batch"):
+        return "batch"
+    if path.endswith("CreateMultiple"):
+        return "create_multiple"
+    if path.endswith("UpdateMultiple"):
+        return "update_multiple"
+    if path.endswith("/WhoAmI"):
+        return "whoami"
+    if "/EntityDefinitions" in path:
+        return "metadata"
+    verb = method.upper()
+    if verb == "GET":
+        return "read"
+    if verb == "DELETE":
+        return "delete"
+    if verb == "PATCH" and headers.get("If-None-Match") != "*":
+        return "update"
+    return "create"
+
+
 def _targets(logical_name: str, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The `Targets` of a *Multiple action: copies typed with `@odata.type`."""
     odata_type = f"Microsoft.Dynamics.CRM.{odata.name(logical_name)}"
@@ -223,8 +247,15 @@ class DataverseClient:
             kwargs["verify"] = str(self.crm.ca_bundle)
         self.metrics.count_request()
         host = self._origin.netloc
+        kind = request_kind(method, url, headers)
         try:
-            return self.session().request(method, url, **kwargs), request_id
+            try:
+                resp = self.session().request(method, url, **kwargs)
+            except requests.RequestException:
+                self.metrics.count_reply(kind, "no_reply")
+                raise
+            self.metrics.count_reply(kind, str(resp.status_code))
+            return resp, request_id
         except requests.exceptions.SSLError:
             raise CrmUnreachable(
                 f"TLS verification failed for {host} (set [crm] ca_bundle?)", request_id

@@ -48,8 +48,12 @@ def run_sync(
     full: bool = False,
     progress: Progress | None = None,
     client_factory: ClientFactory = make_client,
+    on_finish: Callable[[RunReport], None] | None = None,
 ) -> RunReport:
-    """Run once; raises LockHeld, CrmUnavailable or InvalidInput for the CLI to map."""
+    """Run once; raises LockHeld, CrmUnavailable or InvalidInput for the CLI to map.
+
+    `on_finish` sees the report of every run that got as far as the CRM client, failed or
+    not (metrics)."""
     clock = (now or datetime.now(UTC)).astimezone(UTC)
     report = RunReport(clock=clock, dry_run=dry_run, started_on=datetime.now(UTC))
     progress = progress or LogProgress()
@@ -108,6 +112,8 @@ def run_sync(
             finally:
                 app.close()
                 client.close()  # `seqsync serve` makes a client per run: no pooled sockets left
+                if on_finish is not None:
+                    on_finish(report)
     return report
 
 
@@ -150,3 +156,4 @@ def _collect_metrics(client: DataverseClient, report: RunReport) -> None:
     report.retries = metrics.retries
     report.throttled = metrics.throttled
     report.retry_wait_seconds = metrics.retry_wait_seconds
+    report.crm_replies = dict(metrics.by_reply)

@@ -15,6 +15,7 @@ import signal
 import threading
 from collections.abc import Callable
 from types import FrameType
+from typing import Protocol
 
 from connector.config import Settings
 from connector.dataverse.errors import CredentialRejected
@@ -41,6 +42,16 @@ def is_permanent(exc: BaseException) -> bool:
     return isinstance(exc, InvalidInput | CredentialRejected)
 
 
+class RunObserver(Protocol):
+    """Sees every run of the loop (metrics and health probes)."""
+
+    def finished(self, report: RunReport) -> None:
+        """The run's report, failed or not, when the run got that far."""
+
+    def ended(self, outcome: str) -> None:
+        """After every run: ok, partial, failed or skipped."""
+
+
 class Loop:
     def __init__(
         self,
@@ -51,6 +62,7 @@ class Loop:
         jitter: float = 0.1,
         rng: random.Random | None = None,
         max_runs: int | None = None,
+        observer: RunObserver | None = None,
     ) -> None:
         self.settings = settings
         self.interval = interval
@@ -58,6 +70,7 @@ class Loop:
         self.run = run
         self.rng = rng or random.Random()
         self.max_runs = max_runs
+        self.observer = observer
         self.stop = threading.Event()
         self.runs = 0
         self.failures = 0
@@ -91,11 +104,21 @@ class Loop:
         return self.exit_code
 
     def _run_once(self) -> None:
+        outcome = "failed"
         try:
-            report = self.run(self.settings)
+            outcome = self._attempt()
+        finally:
+            if self.observer is not None:
+                self.observer.ended(outcome)
+
+    def _attempt(self) -> str:
+        """One run; returns its outcome (ok, partial, failed, skipped)."""
+        hook = {"on_finish": self.observer.finished} if self.observer is not None else {}
+        try:
+            report = self.run(self.settings, **hook)
         except LockHeld as exc:
             log.warning("skipped: %s", exc)
-            return
+            return "skipped"
         except SeqsyncError as exc:
             self.failures += 1
             if is_permanent(exc):
@@ -103,15 +126,16 @@ class Loop:
                           extra={"permanent": True})
                 self.exit_code = EXIT_INVALID
                 self.stop.set()
-                return
+                return "failed"
             log.error("run failed (%d in a row): %s", self.failures, exc)
-            return
+            return "failed"
         except Exception as exc:  # the loop must outlive a bug in one run
             self.failures += 1
             log.exception("run crashed (%d in a row): %s", self.failures, exc)
-            return
+            return "failed"
         self.failures = 0
         log.info(
             "run %s in %.1f s", report.outcome, report.duration_seconds,
             extra={"summary": report.summary()},
         )
+        return report.outcome
