@@ -11,6 +11,7 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
@@ -169,6 +170,21 @@ class EngineConfig(Section):
     user: str = Field(default="seqsync", description="initiating user recorded on operations")
 
 
+class DisplayConfig(Section):
+    timezone: str = Field(default="UTC", description="IANA time zone for times shown to people")
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, v: str) -> str:
+        try:
+            ZoneInfo(v.strip())
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown time zone {v!r} (use an IANA name like Europe/Paris or UTC)"
+            ) from None
+        return v.strip()
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="SEQSYNC_", env_nested_delimiter="__", extra="forbid", validate_default=True
@@ -180,6 +196,7 @@ class Settings(BaseSettings):
     log: LogConfig = Field(default_factory=LogConfig)
     plugins: PluginsConfig = Field(default_factory=PluginsConfig)
     engine: EngineConfig = Field(default_factory=EngineConfig)
+    display: DisplayConfig = Field(default_factory=DisplayConfig)
 
     # Set by load_settings; not a configuration key.
     _source: str = PrivateAttr(default="defaults")

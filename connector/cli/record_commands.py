@@ -112,10 +112,10 @@ def show(record_id: Annotated[str, typer.Argument(help="Record id.")]) -> None:
     if activities:
         parts.append(out.table(
             ["activity", "type", "subject", "due", "status", "in CRM"],
-            ([a.activity_id, a.activity_type, a.subject, when(a.due_at), a.status, a.crm_state]
-             for a in activities), title="Activities"))
+            ([a.activity_id, a.activity_type, a.subject, when(a.due_at, state.zone), a.status,
+              a.crm_state] for a in activities), title="Activities"))
     parts.append(out.table(
         ["at", "sequence", "event", "step", "reason"],
-        ([when(h.at), h.sequence_name, h.event, h.step_name, h.reason or h.message]
+        ([when(h.at, state.zone), h.sequence_name, h.event, h.step_name, h.reason or h.message]
          for h in history), title="History"))
     out.emit(data, *parts)

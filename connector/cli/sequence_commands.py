@@ -276,7 +276,7 @@ def records(seq: Seq) -> None:
         {"sequence": found.name, "sequence_id": found.id, "records": rows},
         out.table(
             ["record id", "name", "current step", "status", "since"],
-            ([r["record_id"], r["name"], r["step"], r["status"], when(c.connected_on)]
+            ([r["record_id"], r["name"], r["step"], r["status"], when(c.connected_on, state.zone)]
              for r, c in zip(rows, conns, strict=True)),
             title=f"{count(len(rows), 'record')} connected to {found.name!r}",
         ),

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
+from zoneinfo import ZoneInfo
 
 from connector.app import App, open_app
 from connector.cli.output import Output
@@ -62,6 +63,11 @@ class CliState:
             raise
         self.log_format = configure_logging(settings.log.format, settings.log.level)
         return self.log_format
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """[display] timezone, for times shown to people."""
+        return ZoneInfo(self.settings.display.timezone)
 
     def clock(self) -> datetime:
         return self.now or datetime.now(UTC)

@@ -5,13 +5,14 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from connector import logs
-from connector.cli.output import Output
+from connector.cli.output import Output, when, when_text
 from connector.cli.state import get_state
 from connector.errors import EXIT_OK, EXIT_PARTIAL
 from connector.metrics import (
@@ -22,6 +23,7 @@ from connector.metrics import (
     refresh_state,
     run_with_textfile,
 )
+from connector.store import overview
 from connector.sync.progress import LogProgress, Progress, RichProgress
 from connector.sync.report import RunReport
 from connector.sync.run import run_sync
@@ -143,12 +145,26 @@ def serve_command(
 
 def status_command(
     runs: Annotated[int, typer.Option("--runs", help="How many recent runs to show.")] = 10,
+    hours: Annotated[
+        int, typer.Option("--hours", min=1, max=24 * 30, help="How far ahead to look for due work.")
+    ] = 24,
 ) -> None:
-    """Recent runs, connections in error, and sequences with their connected records."""
+    """Recent runs, work coming due per sequence, connections in error, and sequences with their
+    connected records. Times in [display] timezone."""
     state = get_state()
-    engine = state.app().store.engine
+    app = state.app()
+    engine = app.store.engine
+    now = state.clock()
+    zone = state.zone
+    with app.store.begin() as db:
+        due = overview.due_soon(db, now, now + timedelta(hours=hours))
     data = {
+        "now": now.isoformat(),
+        "timezone": state.settings.display.timezone,
         "runs": recent_runs(engine, runs),
+        "due_soon": {"hours": hours, "sequences": [
+            {"sequence": d.sequence, "status": d.status, "due_now": d.overdue,
+             "due_later": d.due_soon, "next_due": d.next_due} for d in due]},
         "connections_in_error": connections_in_error(engine),
         "sequences": sequence_load(engine),
     }
@@ -158,16 +174,22 @@ def status_command(
         out.table(
             ("run", "started", "clock", "outcome", "pulled", "created", "completed", "errors",
              "requests", "seconds"),
-            [(r["id"], r["started_on"], r["clock"],
+            [(r["id"], when_text(r["started_on"], zone), when_text(r["clock"], zone),
               r["outcome"] + (" (dry)" if r["dry_run"] else ""),
               r["rows_pulled"], r["activities_created"], r["activities_completed"], r["errors"],
               r["crm_requests"], r["duration_seconds"]) for r in data["runs"]],
             title="recent runs",
         ),
         out.table(
+            ("sequence", "status", "due now", f"due in the next {hours} h", "next due"),
+            [(d.sequence, d.status + (" (paused)" if d.status != "active" else ""),
+              d.overdue, d.due_soon, when(d.next_due, zone)) for d in due],
+            title=f"work coming due (next {hours} hours, times in {data['timezone']})",
+        ),
+        out.table(
             ("record", "name", "sequence", "ended", "CRM message"),
-            [(e["record_id"], e["record_name"], e["sequence"], e["at"], e["message"])
-             for e in data["connections_in_error"]],
+            [(e["record_id"], e["record_name"], e["sequence"], when_text(e["at"], zone),
+              e["message"]) for e in data["connections_in_error"]],
             title="connections ended by a CRM error",
         ),
         out.table(

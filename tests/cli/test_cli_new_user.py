@@ -64,3 +64,22 @@ def test_help_shows_no_python_type_placeholders(page):
     assert result.exit_code == 0, result.output
     for placeholder in ("<bool>", "<str>", "<int>", "<list[", "<path>", "<float>"):
         assert placeholder not in result.stdout, (page, placeholder)
+
+
+def test_ids_never_wrap_on_an_80_column_terminal():
+    import io
+
+    from rich.console import Console
+
+    from connector.cli.output import Output
+
+    out = Output()
+    buffer = io.StringIO()
+    out.console = Console(file=buffer, width=80, highlight=False)
+    ids = [rid(n) for n in range(3)]
+    out.emit(None, out.table(["id", "table", "name", "open", "sequence", "current step"],
+                             [(i, "opportunity", "A rather long record name " * 2, "yes",
+                               "Opportunity follow-up", "1/5 email: Introduction") for i in ids]))
+    text = buffer.getvalue()
+    assert all(i in text for i in ids), text
+    assert max(len(line) for line in text.splitlines()) <= 80
