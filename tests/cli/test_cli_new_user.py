@@ -83,3 +83,42 @@ def test_ids_never_wrap_on_an_80_column_terminal():
     text = buffer.getvalue()
     assert all(i in text for i in ids), text
     assert max(len(line) for line in text.splitlines()) <= 80
+
+
+def test_docs_cli_describes_every_command():
+    from pathlib import Path
+
+    import typer
+
+    from connector.cli.main import app
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "cli.md").read_text()
+    group = typer.main.get_command(app)
+    names = list(group.commands)  # type: ignore[attr-defined]
+    assert {"sync", "serve", "status", "doctor", "mock-server", "demo", "walkthrough"} <= set(
+        names)
+    for name in names:
+        if name == "web":
+            continue  # documented by its own page
+        assert f"| `{name}" in text or f"`{name} " in text, f"docs/cli.md lacks `{name}`"
+
+
+def test_a_dry_run_summary_does_not_claim_it_created_anything():
+    import io
+    from datetime import UTC, datetime
+
+    from rich.console import Console
+
+    from connector.cli.output import Output
+    from connector.cli.sync_commands import print_report
+    from connector.sync.report import RunReport
+
+    report = RunReport(clock=datetime(2026, 3, 2, tzinfo=UTC), dry_run=True, outcome="ok")
+    report.count_created("email", 3)
+    out = Output()
+    buffer = io.StringIO()
+    out.console = Console(file=buffer, width=120)
+    print_report(out, report, json_line=False)
+    text = buffer.getvalue()
+    assert "activities that would be created" in text and "3 (email 3)" in text
+    assert "activities created" not in text
