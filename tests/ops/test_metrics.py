@@ -70,12 +70,12 @@ def test_serve_exposes_metrics_health_and_readiness(env: World) -> None:
         assert found[("seqsync_last_run_duration_seconds", ())] > 0
         assert ("seqsync_crm_throttled_total", ()) in found
         assert ("seqsync_crm_retry_wait_seconds_total", ()) in found
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=30) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+    except BaseException:
+        proc.kill()
+        proc.wait()
+        raise
+    proc.send_signal(signal.SIGTERM)  # and the port closes with the process
+    assert proc.wait(timeout=30) == 0
 
 
 def test_cron_runs_keep_counting_in_the_textfile_even_when_failing(env: World) -> None:
