@@ -89,8 +89,13 @@ class SyncMetrics:
                                    "last successful run (NaN before the first).", registry=r)
         self.since_success.set_function(self._since_success)
         self._last_success: float | None = None
-        self._counters = {c._name: c for c in (self.runs, self.run_seconds, self.requests,
-                                               self.throttled, self.retry_wait, self.created)}
+        # By family name, as a textfile parser reports them (without `_total`).
+        self._counters = {
+            "seqsync_runs": self.runs, "seqsync_run_seconds": self.run_seconds,
+            "seqsync_crm_requests": self.requests, "seqsync_crm_throttled": self.throttled,
+            "seqsync_crm_retry_wait_seconds": self.retry_wait,
+            "seqsync_activities_created": self.created,
+        }
 
     def _since_success(self) -> float:
         return math.nan if self._last_success is None else self.clock() - self._last_success
