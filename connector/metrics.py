@@ -11,29 +11,25 @@ from __future__ import annotations
 
 import logging
 import math
-import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
-from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 from prometheus_client import (
     CollectorRegistry,
     Counter,
     Gauge,
     disable_created_metrics,
-    make_wsgi_app,
     write_to_textfile,
 )
-from prometheus_client.exposition import ThreadingWSGIServer
 from prometheus_client.parser import text_string_to_metric_families
 
 from connector.app import open_app
 from connector.config import Settings
 from connector.errors import InvalidInput, LockHeld
+from connector.health import Health
 from connector.store import overview
 from connector.sync.report import RunReport
 
@@ -193,70 +189,6 @@ def _single(gauge: Gauge) -> float | None:
         for sample in metric.samples:
             return float(sample.value)
     return None
-
-
-# -- serving /metrics, /healthz and /readyz -----------------------------------------------------
-
-
-class Health:
-    """What the probes answer: alive while the loop runs; ready once a run succeeded and the
-    last run did not fail."""
-
-    def __init__(self) -> None:
-        self.stopping = False
-        self.last_outcome: str | None = None
-
-    def live(self) -> tuple[bool, str]:
-        return (not self.stopping, "stopping" if self.stopping else "ok")
-
-    def ready(self) -> tuple[bool, str]:
-        if self.last_outcome is None:
-            return False, "no run has finished yet"
-        if self.last_outcome in ("ok", "partial", "skipped"):
-            return True, f"last run: {self.last_outcome}"
-        return False, f"last run: {self.last_outcome}"
-
-
-class _QuietHandler(WSGIRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:  # probes every few seconds
-        return
-
-
-class MetricsServer:
-    """A small WSGI server in a daemon thread: prometheus-client's app plus two probes."""
-
-    def __init__(self, metrics: SyncMetrics, health: Health, host: str, port: int) -> None:
-        self.metrics = metrics
-        self.health = health
-        prometheus = make_wsgi_app(metrics.registry)
-
-        def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-            path = environ.get("PATH_INFO", "")
-            if path in ("/healthz", "/readyz"):
-                ok, text = (health.live if path == "/healthz" else health.ready)()
-                start_response("200 OK" if ok else "503 Service Unavailable",
-                               [("Content-Type", "text/plain; charset=utf-8")])
-                return [f"{text}\n".encode()]
-            return prometheus(environ, start_response)  # type: ignore[no-any-return]
-
-        try:
-            self.server = make_server(host, port, app, ThreadingWSGIServer,
-                                      handler_class=_QuietHandler)
-        except OSError as exc:
-            raise InvalidInput(f"--metrics-port {port}: cannot listen on {host}: "
-                               f"{exc.strerror}") from None
-        self.port = int(self.server.server_port)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True,
-                                       name="seqsync-metrics")
-
-    def start(self) -> MetricsServer:
-        self.thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(timeout=5)
 
 
 class LoopMetrics:

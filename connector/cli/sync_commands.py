@@ -15,14 +15,8 @@ from connector import logs
 from connector.cli.output import Output, when, when_text
 from connector.cli.state import get_state
 from connector.errors import EXIT_OK, EXIT_PARTIAL
-from connector.metrics import (
-    Health,
-    LoopMetrics,
-    MetricsServer,
-    SyncMetrics,
-    refresh_state,
-    run_with_textfile,
-)
+from connector.health import Health, MetricsServer
+from connector.metrics import LoopMetrics, SyncMetrics, refresh_state, run_with_textfile
 from connector.store import overview
 from connector.sync.progress import LogProgress, Progress, RichProgress
 from connector.sync.report import RunReport
@@ -127,7 +121,7 @@ def serve_command(
     if metrics_port is not None:
         metrics, health = SyncMetrics(), Health()
         refresh_state(metrics, settings)
-        server = MetricsServer(metrics, health, metrics_host, metrics_port).start()
+        server = MetricsServer(metrics.registry, health, metrics_host, metrics_port).start()
         observer = LoopMetrics(settings, metrics, health)
         logging.getLogger("seqsync.serve").info(
             "metrics on http://%s:%d/metrics", metrics_host, server.port,

@@ -13,7 +13,8 @@ import requests
 from prometheus_client.parser import text_string_to_metric_families
 from support.world import EMAIL_THEN_CALL, T0, World
 
-from connector.metrics import Health, SyncMetrics
+from connector.health import Health
+from connector.metrics import SyncMetrics
 from connector.sync.report import RunReport
 
 
