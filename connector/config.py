@@ -10,6 +10,8 @@ import os
 import re
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
@@ -29,10 +31,44 @@ class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_default=True)
 
 
-def _https(value: str, key: str) -> str:
-    if not value.lower().startswith("https://"):
+_TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+
+
+def _https(value: str, key: str, *, bare: bool = False) -> str:
+    """Whitespace around is dropped (a pasted value often carries some); anything else odd is
+    refused here, not later at MSAL with a misleading hint. `bare`: no path allowed."""
+    text = value.strip()
+    if not text.lower().startswith("https://"):
         raise ValueError(f"{key} must be an https:// URL (got {value!r})")
-    return value.rstrip("/")
+    if any(c.isspace() or not c.isprintable() for c in text):
+        raise ValueError(f"{key} must not contain spaces or control characters (got {value!r})")
+    try:
+        parts = urlsplit(text)
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        raise ValueError(f"{key} is not a valid URL (got {value!r})") from None
+    if not parts.hostname or parts.username or parts.password:
+        raise ValueError(f"{key} must name a host, without user or password (got {value!r})")
+    if parts.query or parts.fragment:
+        raise ValueError(f"{key} must not have a query or fragment (got {value!r})")
+    if bare and parts.path.strip("/"):
+        raise ValueError(
+            f"{key} must be the environment's address only, like https://org.crm.dynamics.com "
+            f"(got {value!r})"
+        )
+    return text.rstrip("/")
+
+
+def _identifier(value: str | None, key: str, what: str) -> str | None:
+    if value is None:
+        return None
+    text = value.strip()
+    if not _TOKEN.fullmatch(text):
+        raise ValueError(f"{key} must be {what} (got {value!r})")
+    return text.lower() if _GUID.fullmatch(text) else text
+
+
+_GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
 
 class StateConfig(Section):
@@ -69,7 +105,17 @@ class CrmConfig(Section):
     @field_validator("url")
     @classmethod
     def _url_https(cls, v: str | None) -> str | None:
-        return None if v is None else _https(v, "url")
+        return None if v is None else _https(v, "url", bare=True)
+
+    @field_validator("tenant_id")
+    @classmethod
+    def _tenant(cls, v: str | None) -> str | None:
+        return _identifier(v, "tenant_id", "the directory (tenant) id: a GUID or a domain name")
+
+    @field_validator("client_id")
+    @classmethod
+    def _client(cls, v: str | None) -> str | None:
+        return _identifier(v, "client_id", "the application (client) id, usually a GUID")
 
     @field_validator("authority_host")
     @classmethod
@@ -124,6 +170,21 @@ class EngineConfig(Section):
     user: str = Field(default="seqsync", description="initiating user recorded on operations")
 
 
+class DisplayConfig(Section):
+    timezone: str = Field(default="UTC", description="IANA time zone for times shown to people")
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, v: str) -> str:
+        try:
+            ZoneInfo(v.strip())
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown time zone {v!r} (use an IANA name like Europe/Paris or UTC)"
+            ) from None
+        return v.strip()
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="SEQSYNC_", env_nested_delimiter="__", extra="forbid", validate_default=True
@@ -135,6 +196,7 @@ class Settings(BaseSettings):
     log: LogConfig = Field(default_factory=LogConfig)
     plugins: PluginsConfig = Field(default_factory=PluginsConfig)
     engine: EngineConfig = Field(default_factory=EngineConfig)
+    display: DisplayConfig = Field(default_factory=DisplayConfig)
 
     # Set by load_settings; not a configuration key.
     _source: str = PrivateAttr(default="defaults")
@@ -154,6 +216,38 @@ class Settings(BaseSettings):
     @property
     def source(self) -> str:
         return self._source
+
+    def resolve_paths(self, base: Path) -> None:
+        """Relative paths (state, token cache, CA, certificate, mappings, lock file) mean
+        relative to the config file, not to wherever cron or systemd happened to start us."""
+        crm, sync = self.crm, self.sync
+        crm.token_cache = _under(base, crm.token_cache)
+        crm.ca_bundle = _under(base, crm.ca_bundle)
+        crm.certificate_path = _under(base, crm.certificate_path)
+        sync.mappings_dir = _under(base, sync.mappings_dir)
+        sync.lock_file = _under(base, sync.lock_file)
+        self.state.url = sqlite_url_under(base, self.state.url)
+        if sync.lock_file is None and not self.state.url.startswith("sqlite:///"):
+            sync.lock_file = base / "seqsync.lock"  # not in whatever folder cron starts in
+
+
+def _under(base: Path, path: Path | None) -> Any:
+    if path is None:
+        return None
+    path = path.expanduser()
+    return path if path.is_absolute() else base / path
+
+
+def sqlite_url_under(base: Path, url: str) -> str:
+    """`sqlite:///state.db` -> `sqlite:////abs/folder/state.db`; other URLs unchanged."""
+    prefix = "sqlite:///"
+    if not url.startswith(prefix) or url == "sqlite:///:memory:":
+        return url
+    rest = url.removeprefix(prefix)
+    path, sep, query = rest.partition("?")
+    if not path or path.startswith("/") or path.startswith("file:"):
+        return url
+    return prefix + str(_under(base, Path(path))) + sep + query
 
 
 def resolve_path(explicit: str | Path | None) -> Path | None:
@@ -195,4 +289,6 @@ def load_settings(path: str | Path | None = None) -> Settings:
     except ValidationError as exc:
         raise ConfigError(_describe(exc, origin)) from None
     settings._source = origin
+    if file is not None:
+        settings.resolve_paths(file.resolve().parent)
     return settings

@@ -25,29 +25,18 @@ from connector.engine.models import ConnectRequest, Sequence
 from connector.mockserver import MockDataverse
 from connector.pipeline.context import Message
 from connector.sequence_file import load_sequence_file
+from connector.shipped import examples_directory
 from connector.store import connections as connection_store
 from connector.store import outbox as outbox_store
 from connector.store import records as record_store
 from connector.store.outbox import OutboxStatus
 from connector.sync.report import RunReport
 from connector.sync.run import run_sync
+from connector.wording import count
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "sequences"
 SECRET_ENV = "SEQSYNC_DEMO_CLIENT_SECRET"
 DAY0 = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)  # a Monday morning
 LEADS, OPPORTUNITIES = 30, 12
-PLURAL = {"lead": "leads", "opportunity": "opportunities"}
-
-SECOND_LEAD_SEQUENCE = """\
-name = "Re-engagement"
-description = "For leads that went quiet"
-entity = "lead"
-
-[[steps]]
-type = "email"
-name = "Checking in"
-"""
-
 
 class Demo:
     def __init__(self, folder: Path, crm: MockDataverse, console: Console) -> None:
@@ -80,16 +69,16 @@ class Demo:
     def sync(self, now: datetime, headline: str) -> RunReport:
         report = run_sync(self.settings, now=now)
         s = report.summary()
-        created = ", ".join(f"{n} {t}" for t, n in sorted(s["activities_created"].items()))
+        created = ", ".join(count(n, t) for t, n in sorted(s["activities_created"].items()))
         gone = ", ".join(f"{n} {r}" for r, n in sorted(s["records_disconnected"].items()))
         self.say(f"\n[bold cyan]{now:%a %d %b %H:%M}[/]  seqsync sync  [dim]({headline})[/]")
         if s["rows_pulled"]:
             pulled = ", ".join(
-                f"{n} {PLURAL.get(t, t)}" for t, n in sorted(s["rows_pulled"].items())
+                count(n, t) for t, n in sorted(s["rows_pulled"].items())
             )
             self.say(f"  pulled {pulled} from the CRM")
         if s["activities_completed"] or s["activities_skipped"]:
-            self.say(f"  saw {s['activities_completed']} activities completed and "
+            self.say(f"  saw {count(s['activities_completed'], 'activity')} completed and "
                      f"{s['activities_skipped']} cancelled by sellers: those records move on")
         if gone:
             self.say(f"  disconnected: {gone}")
@@ -153,7 +142,7 @@ class Demo:
             result = app.execute(Message.DELETE, seqs["opportunity"].id)
             self.say(f"\n[bold]{DAY0 + timedelta(days=2, hours=10):%a %H:%M}[/]  seqsync "
                      f"sequence delete {seqs['opportunity'].name!r} --yes: "
-                     f"{result.disconnected} records disassociated (sequence_deleted)")
+                     f"{count(result.disconnected, 'record')} disassociated (sequence_deleted)")
 
         calls = [c for c in self.open_activities("phonecalls")
                  if str(c["_regardingobjectid_value"]) in lead_ids]
@@ -166,11 +155,9 @@ class Demo:
 
     def apply_sequences(self, app: App) -> dict[str, Sequence]:
         seqs: dict[str, Sequence] = {}
-        self.say("\n[bold]Sales manager[/]: seqsync sequence apply examples/sequences/*.toml "
-                 "--activate")
-        extra = self.folder / "re-engagement.toml"
-        extra.write_text(SECOND_LEAD_SEQUENCE, encoding="utf-8")
-        for path in [*sorted(EXAMPLES.glob("*.toml")), extra]:
+        examples = examples_directory()
+        self.say(f"\n[bold]Sales manager[/]: seqsync sequence apply {examples}/*.toml --activate")
+        for path in sorted(examples.glob("*.toml")):
             created = app.execute(Message.CREATE, load_sequence_file(path))
             seq = app.execute(Message.ACTIVATE, created.id)
             seqs.setdefault(seq.entity, seq)
@@ -189,7 +176,7 @@ class Demo:
         for seq, ids in ((seqs["lead"], lead_ids), (seqs["opportunity"], opp_ids)):
             result = app.execute(Message.CONNECT, ConnectRequest(seq.id, ids))
             ok = sum(1 for o in result.outcomes if o.ok)
-            self.say(f"  seqsync connect {seq.name!r}: {ok} {PLURAL.get(seq.entity)} connected")
+            self.say(f"  seqsync connect {seq.name!r}: {count(ok, seq.entity)} connected")
         refused = app.execute(Message.CONNECT,
                               ConnectRequest(seqs["Re-engagement"].id, lead_ids[:1]))
         self.say(f"  seqsync connect 'Re-engagement' {self.name(lead_ids[0])}: "
@@ -231,8 +218,9 @@ class Demo:
 
 def run_demo(keep: Path | None = None, console: Console | None = None) -> None:
     console = console or Console(highlight=False, soft_wrap=True)
+    # The CA goes into the demo's folder, so a kept config never points at a deleted file.
     with _folder(keep) as folder, MockDataverse(
-        generate={"leads": LEADS, "opportunities": OPPORTUNITIES}
+        generate={"leads": LEADS, "opportunities": OPPORTUNITIES}, ca_file=folder / "mock-ca.pem"
     ) as crm:
         demo = Demo(folder, crm, console)
         try:

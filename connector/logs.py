@@ -11,6 +11,7 @@ import logging
 import re
 import sys
 import threading
+import time
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -48,10 +49,21 @@ class RedactingFilter(logging.Filter):
         return True
 
 
+def _ts(created: float) -> str:
+    return datetime.fromtimestamp(created, UTC).isoformat(timespec="milliseconds")
+
+
+def json_line(level: str, logger: str, msg: str, **fields: Any) -> str:
+    """One JSON line shaped like the log lines (ts, level, logger, msg, then fields),
+    redacted: for what commands print themselves under a scheduler (summaries, errors)."""
+    line = {"ts": _ts(time.time()), "level": level, "logger": logger, "msg": msg, **fields}
+    return redact(json.dumps(line, default=str, ensure_ascii=False))
+
+
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         line: dict[str, Any] = {
-            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "ts": _ts(record.created),
             "level": record.levelname.lower(),
             "logger": record.name,
             "msg": record.getMessage(),
@@ -64,15 +76,24 @@ class JsonFormatter(logging.Formatter):
         return redact(json.dumps(line, default=str))
 
 
+def choose_format(fmt: str) -> Literal["json", "text"]:
+    """`auto`: text for a person at a terminal, JSON for cron, systemd and Kubernetes."""
+    if fmt in ("json", "text"):
+        return fmt  # type: ignore[return-value]
+    return "text" if sys.stderr.isatty() else "json"
+
+
 def configure_logging(fmt: Literal["auto", "json", "text"], level: str) -> str:
     """Set up the root seqsync logger; returns the format chosen ("json" or "text")."""
-    chosen = fmt if fmt != "auto" else ("text" if sys.stderr.isatty() else "json")
+    chosen = choose_format(fmt)
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(RedactingFilter())
     if chosen == "json":
         handler.setFormatter(JsonFormatter())
     else:
-        text = logging.Formatter("%(asctime)s %(levelname)-7s %(message)s", "%H:%M:%S")
+        # A date and the offset: text logs end up in files read days later.
+        text = logging.Formatter("%(asctime)s %(levelname)-7s %(message)s",
+                                 "%Y-%m-%d %H:%M:%S%z")
         handler.setFormatter(text)
     root = logging.getLogger("seqsync")
     root.handlers[:] = [handler]

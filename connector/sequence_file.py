@@ -10,6 +10,7 @@ from connector.engine.models import Sequence, Step, StepType
 from connector.engine.sequences import check_step, check_structure, make_step, parse_step_type
 from connector.errors import InvalidInput
 from connector.tomlfile import read_toml
+from connector.wording import article
 
 TOP_KEYS = {"name", "description", "entity", "steps"}
 ACTIVITY_KEYS = {"type", "name", "description", "template", "id"}
@@ -38,7 +39,7 @@ def _step(raw: Any, position: int, origin: str) -> Step:
     allowed = WAIT_KEYS if step_type is StepType.WAIT else ACTIVITY_KEYS
     for key in raw:
         if key not in allowed:
-            raise InvalidInput(f"{where}: unknown key {key!r} for a {step_type.value} step")
+            raise InvalidInput(f"{where}: unknown key {key!r} for {article(step_type.value)} step")
     step = make_step(
         step_type,
         name=_text(raw.get("name", ""), f"{where} name"),

@@ -9,11 +9,13 @@ import typer
 
 from connector.cli.sequence_commands import find
 from connector.cli.state import get_state
+from connector.cli.where import parse_where
 from connector.engine.models import ConnectRequest, DisconnectRequest, EndReason
 from connector.errors import EXIT_PARTIAL, InvalidInput, RuleViolation, SeqsyncError
 from connector.pipeline.context import Message
 from connector.pipeline.results import BulkResult
 from connector.store import records as record_store
+from connector.wording import count
 
 CONNECT_SLICE = 5000
 
@@ -52,7 +54,8 @@ def report(result: BulkResult, verb: str) -> None:
     if result.succeeded == 0:
         raise RuleViolation(f"{skipped[0].reason}{more}")
     raise PartialFailure(
-        f"{len(skipped)} of {len(result.outcomes)} records skipped: {skipped[0].reason}{more}"
+        f"{len(skipped)} of {count(len(result.outcomes), 'record')} skipped: "
+        f"{skipped[0].reason}{more}"
     )
 
 
@@ -72,7 +75,7 @@ def connect(
         ids += read_id_file(file)
     app = get_state().app()
     if where:
-        conditions = record_store.parse_where(where)
+        conditions = parse_where(where, get_state().settings, found.entity)
         with app.store.begin() as db:
             ids += record_store.query_record_ids(
                 db, table=found.entity, unconnected=True, where=conditions, open_only=True

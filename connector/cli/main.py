@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from typer.core import TyperGroup
+from typer.core import TyperArgument, TyperGroup, TyperOption
 
 try:  # typer >= 0.22 vendors click; older versions depend on it
     from click import ClickException
@@ -18,14 +18,42 @@ except ImportError:  # pragma: no cover - depends on the installed typer
 
 from connector.cli import (
     connect_commands,
+    doctor_command,
     mock_commands,
     record_commands,
     sequence_commands,
     sync_commands,
     walkthrough,
 )
-from connector.cli.state import CliState, parse_now, set_state
+from connector.cli.state import CliState, get_state, parse_now, set_state
 from connector.errors import SeqsyncError
+from connector.logs import json_line
+
+_HELP_TYPES = {"str": "TEXT", "int": "INTEGER", "float": "NUMBER", "path": "PATH",
+               "Path": "PATH", "datetime": "TIME"}
+
+
+def _help_type_patch(original: Any) -> Any:
+    """The type column of --help: nothing for flags and arguments (the name says it), TEXT /
+    INTEGER / PATH or the metavar otherwise, never Python's `<bool>` or `<list[str]>`."""
+
+    def display(param: Any, ctx: Any) -> str | None:
+        if isinstance(param, TyperArgument) or getattr(param, "is_flag", False):
+            return None
+        if param.metavar:
+            return str(param.metavar)
+        label = str(original(param, ctx) or "").strip("<>")
+        if label.startswith("list[") and label.endswith("]"):
+            label = label[5:-1]
+        return _HELP_TYPES.get(label, label)
+
+    return display
+
+
+for _kind in (TyperOption, TyperArgument):
+    if hasattr(_kind, "display_type_rich"):  # typer >= 0.20 shows Python types there
+        _kind.display_type_rich = _help_type_patch(_kind.display_type_rich)  # type: ignore[method-assign]
+
 
 # Global options may also come after the command (`seqsync sequence list --json`).
 GLOBAL_FLAGS = ("--json",)
@@ -54,7 +82,11 @@ def hoist_global_options(args: list[str]) -> list[str]:
 
 
 def fail(message: str, code: int) -> typer.Exit:
-    typer.echo(f"seqsync: error: {message}", err=True)
+    """One line on stderr: JSON when the command logs JSON (cron, systemd), else text."""
+    if get_state().log_format == "json":
+        typer.echo(json_line("error", "seqsync", message, exit_code=code), err=True)
+    else:
+        typer.echo(f"seqsync: error: {message}", err=True)
     return typer.Exit(code)
 
 
@@ -140,6 +172,7 @@ connect_commands.register(app)
 walkthrough.register(app)
 sync_commands.register(app)
 mock_commands.register(app)
+doctor_command.register(app)
 
 
 def run() -> None:

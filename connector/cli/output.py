@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import sys
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 from enum import Enum
 from typing import Any
 
@@ -33,9 +34,21 @@ def jsonable(value: Any) -> Any:
     return value
 
 
-def when(value: datetime | None) -> str:
-    """A time for people: UTC, minutes precision."""
-    return value.strftime("%Y-%m-%d %H:%M UTC") if value else "-"
+def when(value: datetime | None, zone: tzinfo | None = None) -> str:
+    """A time for people, minutes precision: UTC, or in `zone` ([display] timezone)."""
+    if value is None:
+        return "-"
+    if zone is None:
+        return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return value.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z")
+
+
+def when_text(value: str | None, zone: tzinfo | None = None) -> str:
+    """`when` for an ISO 8601 string (run summaries keep their times as text)."""
+    return when(datetime.fromisoformat(value), zone) if value else "-"
+
+
+_GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
 
 class Output:
@@ -51,10 +64,18 @@ class Output:
         self, columns: Sequence[str], rows: Iterable[Sequence[Any]], title: str | None = None
     ) -> Table:
         table = Table(title=title, title_justify="left", show_lines=False)
-        for column in columns:
-            table.add_column(column, overflow="fold")
-        for row in rows:
-            table.add_row(*("-" if cell is None or cell == "" else str(cell) for cell in row))
+        cells = [["-" if cell is None or cell == "" else str(cell) for cell in row]
+                 for row in rows]
+        for index, column in enumerate(columns):
+            # An id folded over two lines cannot be copied: ids keep their width, the other
+            # columns give way on a narrow terminal.
+            is_id = any(index < len(row) and _GUID.fullmatch(row[index]) for row in cells)
+            if is_id:
+                table.add_column(column, no_wrap=True, min_width=36)
+            else:
+                table.add_column(column, overflow="fold")
+        for row in cells:
+            table.add_row(*row)
         return table
 
     def emit(self, data: Any, *human: Table | str) -> None:

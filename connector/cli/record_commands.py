@@ -9,12 +9,14 @@ import typer
 from connector.cli import views
 from connector.cli.output import when
 from connector.cli.state import get_state
+from connector.cli.where import parse_where
 from connector.errors import InvalidInput, NotFound
 from connector.store import connections as connection_store
 from connector.store import outbox as outbox_store
 from connector.store import quarantine
 from connector.store import records as record_store
 from connector.store import sequences as seq_store
+from connector.wording import count
 
 app = typer.Typer(no_args_is_help=True, help="Leads and opportunities known locally.")
 
@@ -31,13 +33,13 @@ def list_(
 ) -> None:
     """List records, with the sequence each is on."""
     state = get_state()
-    conditions = record_store.parse_where(where or [])
     table = entity.strip().lower() if entity else None
     if table is not None and table not in state.settings.sync.tables:
         raise InvalidInput(
             f"--entity {entity!r}: not a synced table (one of: "
             f"{', '.join(state.settings.sync.tables)})"
         )
+    conditions = parse_where(where, state.settings, table) if where else {}
     with state.app().store.begin() as db:
         found = record_store.query_records(
             db, table=table, unconnected=unconnected,
@@ -60,7 +62,7 @@ def list_(
         ["id", "table", "name", "open", "sequence", "current step"],
         ([r["id"], r["table"], r["name"], "deleted" if r["deleted"] else
           ("yes" if r["open"] else "closed"), r["sequence"], r["step"]] for r in rows),
-        title=f"{len(rows)} records",
+        title=count(len(rows), "record"),
     ))
 
 
@@ -122,10 +124,10 @@ def show(record_id: Annotated[str, typer.Argument(help="Record id.")]) -> None:
     if activities:
         parts.append(out.table(
             ["activity", "type", "subject", "due", "status", "in CRM"],
-            ([a.activity_id, a.activity_type, a.subject, when(a.due_at), a.status, a.crm_state]
-             for a in activities), title="Activities"))
+            ([a.activity_id, a.activity_type, a.subject, when(a.due_at, state.zone), a.status,
+              a.crm_state] for a in activities), title="Activities"))
     parts.append(out.table(
         ["at", "sequence", "event", "step", "reason"],
-        ([when(h.at), h.sequence_name, h.event, h.step_name, h.reason or h.message]
+        ([when(h.at, state.zone), h.sequence_name, h.event, h.step_name, h.reason or h.message]
          for h in history), title="History"))
     out.emit(data, *parts)

@@ -20,6 +20,7 @@ from connector.sequence_file import keep_step_ids, load_sequence_file
 from connector.store import connections as connection_store
 from connector.store import records as record_store
 from connector.store import sequences as seq_store
+from connector.wording import count
 
 app = typer.Typer(no_args_is_help=True, help="Create, edit, inspect and delete sequences.")
 
@@ -70,11 +71,26 @@ def create(
 
 @app.command()
 def apply(
-    file: Annotated[Path, typer.Argument(help="Sequence file (TOML).")],
-    activate: Annotated[bool, typer.Option("--activate", help="Activate it afterwards.")] = False,
+    files: Annotated[
+        list[Path], typer.Argument(metavar="FILE...", help="Sequence files (TOML).")
+    ],
+    activate: Annotated[bool, typer.Option("--activate", help="Activate them afterwards.")] = False,
 ) -> None:
-    """Create a sequence from a file, or update the inactive sequence of that name."""
-    wanted = load_sequence_file(file)
+    """Create a sequence from each file, or update the inactive sequence of that name.
+
+    Every file is read and checked before any is applied; with --json one file prints one
+    object, several print a list."""
+    wanted = [(file, load_sequence_file(file)) for file in files]
+    applied = [_apply_one(file, seq, activate) for file, seq in wanted]
+    state = get_state()
+    if state.json and len(applied) > 1:
+        state.out.emit([views.sequence_json(seq, connected_count(seq.id)) for seq, _ in applied])
+        return
+    for seq, verb in applied:
+        show_sequence(seq, f"{verb} sequence {seq.name!r} ({seq.status.value})")
+
+
+def _apply_one(file: Path, wanted: Sequence, activate: bool) -> tuple[Sequence, str]:
     app_ = get_state().app()
     with app_.store.begin() as db:
         existing_id = seq_store.name_owner(db, wanted.name)
@@ -92,7 +108,7 @@ def apply(
             seq = app_.execute(Message.ACTIVATE, seq.id)
     except SeqsyncError as exc:
         raise type(exc)(f"{file}: {exc}") from None
-    show_sequence(seq, f"{verb} sequence {seq.name!r} ({seq.status.value})")
+    return seq, verb
 
 
 @app.command("list")
@@ -234,7 +250,7 @@ def delete(
     result: SequenceDeleted = get_state().app().execute(Message.DELETE, found.id)
     get_state().out.emit(
         {"deleted": views.sequence_json(result.sequence), "disconnected": result.disconnected},
-        f"deleted sequence {found.name!r}; {result.disconnected} records disconnected",
+        f"deleted sequence {found.name!r}; {count(result.disconnected, 'record')} disconnected",
     )
 
 
@@ -260,9 +276,9 @@ def records(seq: Seq) -> None:
         {"sequence": found.name, "sequence_id": found.id, "records": rows},
         out.table(
             ["record id", "name", "current step", "status", "since"],
-            ([r["record_id"], r["name"], r["step"], r["status"], when(c.connected_on)]
+            ([r["record_id"], r["name"], r["step"], r["status"], when(c.connected_on, state.zone)]
              for r, c in zip(rows, connections, strict=True)),
-            title=f"{len(rows)} records connected to {found.name!r}",
+            title=f"{count(len(rows), 'record')} connected to {found.name!r}",
         ),
     )
 

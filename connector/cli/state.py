@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import os
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo
 
 from connector.app import App, open_app
 from connector.cli.output import Output
 from connector.config import Settings, load_settings
-from connector.errors import InvalidInput
+from connector.errors import InvalidInput, SeqsyncError
+from connector.logs import configure_logging
 
 
 def parse_now(value: str | None) -> datetime | None:
@@ -29,6 +33,7 @@ class CliState:
     config: Path | None = None
     json: bool = False
     now: datetime | None = None
+    log_format: str = "text"  # "json" once a scheduler command chose it: errors follow suit
     _settings: Settings | None = field(default=None, repr=False)
     _app: App | None = field(default=None, repr=False)
 
@@ -48,6 +53,22 @@ class CliState:
             self._app = open_app(self.settings, now=self.now)
         return self._app
 
+    def start_logging(self) -> str:
+        """Log as `[log]` says (the scheduler commands); with a config that cannot be read,
+        as SEQSYNC_LOG__FORMAT or auto says, so even that error line is JSON under cron."""
+        try:
+            settings = self.settings
+        except SeqsyncError:
+            self.log_format = configure_logging(_env_format(), "INFO")
+            raise
+        self.log_format = configure_logging(settings.log.format, settings.log.level)
+        return self.log_format
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """[display] timezone, for times shown to people."""
+        return ZoneInfo(self.settings.display.timezone)
+
     def clock(self) -> datetime:
         return self.now or datetime.now(UTC)
 
@@ -55,6 +76,11 @@ class CliState:
         if self._app is not None:
             self._app.close()
             self._app = None
+
+
+def _env_format() -> Literal["auto", "json", "text"]:
+    value = os.environ.get("SEQSYNC_LOG__FORMAT", "auto").strip().lower()
+    return value if value in ("json", "text") else "auto"  # type: ignore[return-value]
 
 
 _current: ContextVar[CliState | None] = ContextVar("seqsync_cli_state", default=None)

@@ -21,11 +21,11 @@ from connector.engine.models import (
 )
 from connector.pipeline.context import Message
 from connector.sequence_file import load_sequence_file
+from connector.shipped import examples_directory
 from connector.store import connections as connection_store
 from connector.store import outbox as outbox_store
 from connector.sync.plan import plan_due_batches
-
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "sequences"
+from connector.wording import count
 
 SAMPLE_LEADS = [
     Record(id="6d1c3f0e-0000-4000-8000-000000000001", table="lead", name="Nancy Anderson",
@@ -48,8 +48,8 @@ def tour(out: Output, examples: Path) -> None:
             seqs = {}
             for path in sorted(examples.glob("*.toml")):
                 seq = app.execute(Message.CREATE, load_sequence_file(path))
-                seqs[seq.entity] = seq
-                out.note(f"   created {seq.name!r}: {len(seq.steps)} steps, inactive")
+                seqs.setdefault(seq.entity, seq)  # the first one of each table is the tour
+                out.note(f"   created {seq.name!r}: {count(len(seq.steps), 'step')}, inactive")
             lead_seq = app.execute(Message.ACTIVATE, seqs["lead"].id)
             out.note(f"[bold]2. Activate[/] {lead_seq.name!r}")
             if not out.json_mode:
@@ -63,7 +63,8 @@ def tour(out: Output, examples: Path) -> None:
             for outcome in result.outcomes:
                 out.note(f"   {outcome.record_id}: {outcome.status} {outcome.reason}")
             planned = sum(r.planned for r in plan_due_batches(app, now))
-            out.note(f"[bold]5. Plan due steps[/] at {when(now)}: {planned} activities queued")
+            out.note(f"[bold]5. Plan due steps[/] at {when(now)}: "
+                     f"{count(planned, 'activity')} queued")
             with app.store.begin() as db:
                 first = outbox_store.of_record(db, SAMPLE_LEADS[0].id)[0]
             done = now + timedelta(hours=3)
@@ -87,11 +88,13 @@ def tour(out: Output, examples: Path) -> None:
 
 def walkthrough_command(
     examples: Annotated[
-        Path, typer.Option("--examples", help="Folder of sequence files to apply.")
-    ] = EXAMPLES,
+        Path | None,
+        typer.Option("--examples", metavar="FOLDER",
+                     help="Folder of sequence files to apply (default: the shipped examples)."),
+    ] = None,
 ) -> None:
     """Engine-only tour on a temporary database: apply, activate, connect, plan, complete."""
-    tour(get_state().out, examples)
+    tour(get_state().out, examples or examples_directory())
 
 
 def register(app: typer.Typer) -> None:

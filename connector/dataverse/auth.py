@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import json
 import logging
 import os
 import stat
@@ -20,7 +21,7 @@ from cryptography.hazmat.primitives import serialization
 from requests.adapters import HTTPAdapter
 
 from connector.config import CrmConfig
-from connector.dataverse.errors import AuthFailed, CrmUnreachable, one_line
+from connector.dataverse.errors import AuthFailed, CredentialRejected, CrmUnreachable, one_line
 from connector.dataverse.retry import RetryableUnreachable
 from connector.errors import InvalidInput
 
@@ -39,6 +40,14 @@ KNOWN_AUTHORITY_HOSTS = frozenset(
 )
 
 
+# OAuth errors from the token endpoint that mean "this app, as configured, is refused";
+# others (temporarily_unavailable, server errors) may pass on their own.
+PERMANENT_TOKEN_ERRORS = frozenset(
+    {"invalid_client", "unauthorized_client", "invalid_request", "invalid_scope",
+     "invalid_resource", "unsupported_grant_type"}
+)
+
+
 class TokenProvider(Protocol):
     def get_token(self, force_refresh: bool = False) -> str: ...
 
@@ -49,11 +58,25 @@ def require_https(url: str | None, key: str) -> str:
     return url
 
 
-class TokenCacheFile:
-    """msal.SerializableTokenCache persisted to a 0600 file, refused if others can read it."""
+def credential_key(client_id: str, authority: str, credential: str | dict[str, str]) -> str:
+    """What the cached tokens were issued for: a hash of app, authority and credential.
 
-    def __init__(self, path: Path) -> None:
+    The file keeps this hash, never the secret. A changed secret or certificate no longer
+    matches, so its tokens are dropped and the new credential is tried at once (a wrong new
+    secret fails now, not when the old token expires an hour later)."""
+    material = json.dumps([client_id, authority, credential], sort_keys=True)
+    return hashlib.sha256(b"seqsync-token-cache\0" + material.encode("utf-8")).hexdigest()
+
+
+class TokenCacheFile:
+    """msal.SerializableTokenCache persisted to a 0600 file, refused if others can read it.
+
+    The file is `{"credential": <credential_key>, "msal": <MSAL's serialized cache>}`; tokens
+    cached for another credential (or in an older layout) are ignored and overwritten."""
+
+    def __init__(self, path: Path, credential: str = "") -> None:
         self.path = Path(path)
+        self.credential = credential
         self.cache = msal.SerializableTokenCache()
         self._lock = threading.Lock()
 
@@ -74,7 +97,10 @@ class TokenCacheFile:
             text = fh.read()
         if text.strip():
             try:
-                self.cache.deserialize(text)
+                stored = json.loads(text)
+                if (isinstance(stored, dict) and stored.get("credential") == self.credential
+                        and isinstance(stored.get("msal"), str)):
+                    self.cache.deserialize(stored["msal"])
             except ValueError:
                 # A corrupt cache only costs one token request; it is rewritten below.
                 self.cache = msal.SerializableTokenCache()
@@ -83,7 +109,7 @@ class TokenCacheFile:
         with self._lock:
             if not self.cache.has_state_changed:
                 return
-            data = self.cache.serialize()
+            data = json.dumps({"credential": self.credential, "msal": self.cache.serialize()})
             directory = self.path.parent if str(self.path.parent) else Path(".")
             # mkstemp creates the file 0600 from the start; replace() makes the write atomic.
             try:
@@ -178,7 +204,10 @@ class MsalTokenProvider:
         url = require_https(crm.url, "url")
         authority = require_https(crm.authority, "authority_host")
         self.scopes = [f"{url.rstrip('/')}/.default"]
-        self.cache_file = TokenCacheFile(crm.token_cache)
+        credential = client_credential(crm)
+        self.cache_file = TokenCacheFile(
+            crm.token_cache, credential_key(crm.client_id, authority, credential)
+        )
         self.cache_file.load()
         host = (urlsplit(authority).hostname or "").lower()
         kwargs: dict[str, Any] = {
@@ -188,7 +217,7 @@ class MsalTokenProvider:
         try:
             self.app = msal.ConfidentialClientApplication(
                 crm.client_id,
-                client_credential=client_credential(crm),
+                client_credential=credential,
                 authority=authority,
                 token_cache=self.cache_file.cache,
                 instance_discovery=host in KNOWN_AUTHORITY_HOSTS,
@@ -201,8 +230,10 @@ class MsalTokenProvider:
             raise CrmUnreachable(f"cannot reach the authority {authority}: "
                                  f"{type(exc).__name__}") from None
         except ValueError as exc:
-            raise AuthFailed(None, None, f"authority {authority} rejected: "
-                             f"{one_line(str(exc), 200)}") from None
+            # MSAL's discovery of the authority failed: an unknown tenant, a wrong host.
+            raise CredentialRejected(None, None, f"authority {authority} rejected: "
+                                     f"{one_line(str(exc), 200)} (check [crm] tenant_id and "
+                                     "authority_host)") from None
 
     def get_token(self, force_refresh: bool = False) -> str:
         # MSAL serves cached app tokens until < 5 minutes remain, then asks for a new one.
@@ -232,7 +263,8 @@ class MsalTokenProvider:
                 error = (result or {}).get("error", "no_token")
                 detail = (result or {}).get("error_description", "")
                 first = one_line(str(detail), 200).split(" Trace ID")[0]
-                raise AuthFailed(
+                kind = CredentialRejected if error in PERMANENT_TOKEN_ERRORS else AuthFailed
+                raise kind(
                     None, str(error),
                     f"token request refused: {first or 'no detail'}: "
                     "check client id/secret or certificate",

@@ -11,6 +11,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
@@ -24,7 +25,10 @@ from connector.dataverse.batch import BatchOperation, BatchResult, build_batch, 
 from connector.dataverse.errors import (
     BadResponse,
     CrmUnreachable,
+    DataverseError,
     DeltaTokenExpired,
+    DeltaTokenInvalid,
+    DeltaTokenRejected,
     DuplicateKey,
     PreconditionFailed,
     error_for,
@@ -97,6 +101,43 @@ def _caller_key(logical_name: str, rows: list[dict[str, Any]]) -> str | None:
             continue
         return key
     return None
+
+
+def _rejected_token(exc: DataverseError) -> DeltaTokenRejected | None:
+    """The first reply to a saved delta link: which failures mean "drop the token".
+
+    Besides the two known messages, any other plain 400 to a `$deltatoken` request counts as
+    an invalid token (the reference's client rule): the full read that follows either works
+    or fails with its own, clearer error."""
+    if isinstance(exc, DeltaTokenRejected):
+        return exc
+    if type(exc) is DataverseError and exc.status == 400:
+        return DeltaTokenInvalid(exc.status, exc.code, exc.message, exc.request_id)
+    return None
+
+
+def request_kind(method: str, url: str, headers: dict[str, str]) -> str:
+    """A low-cardinality name for a request, for metrics: read, create, update, delete,
+    batch, create_multiple, update_multiple, whoami or metadata."""
+    path = urlsplit(url).path
+    if path.endswith("/$batch"):
+        return "batch"
+    if path.endswith("CreateMultiple"):
+        return "create_multiple"
+    if path.endswith("UpdateMultiple"):
+        return "update_multiple"
+    if path.endswith("/WhoAmI"):
+        return "whoami"
+    if "/EntityDefinitions" in path:
+        return "metadata"
+    verb = method.upper()
+    if verb == "GET":
+        return "read"
+    if verb == "DELETE":
+        return "delete"
+    if verb == "PATCH" and headers.get("If-None-Match") != "*":
+        return "update"
+    return "create"
 
 
 def _targets(logical_name: str, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -207,8 +248,15 @@ class DataverseClient:
             kwargs["verify"] = str(self.crm.ca_bundle)
         self.metrics.count_request()
         host = self._origin.netloc
+        kind = request_kind(method, url, headers)
         try:
-            return self.session().request(method, url, **kwargs), request_id
+            try:
+                resp = self.session().request(method, url, **kwargs)
+            except requests.RequestException:
+                self.metrics.count_reply(kind, "no_reply")
+                raise
+            self.metrics.count_reply(kind, str(resp.status_code))
+            return resp, request_id
         except requests.exceptions.SSLError:
             raise CrmUnreachable(
                 f"TLS verification failed for {host} (set [crm] ca_bundle?)", request_id
@@ -302,12 +350,26 @@ class DataverseClient:
 
     def whoami(self) -> dict[str, Any]:
         """WhoAmI; also sets the concurrency hint from x-ms-dop-hint (5 when missing)."""
+        return self.whoami_at()[0]
+
+    def whoami_at(self) -> tuple[dict[str, Any], datetime | None]:
+        """WhoAmI and the server's clock from its `Date` header (None when absent or bad)."""
         resp = self.request("GET", self.url("WhoAmI"), idempotent=True)
         data = self._json(resp)
         hint_text = resp.headers.get("x-ms-dop-hint", "")
         hint = int(hint_text) if hint_text.strip().isdigit() else None
         self._concurrency.set_hint(hint)
-        return data
+        try:
+            server_time = email.utils.parsedate_to_datetime(resp.headers.get("Date", ""))
+        except (TypeError, ValueError):
+            server_time = None
+        return data, server_time
+
+    def entity_definition(self, logical_name: str, select: list[str]) -> dict[str, Any]:
+        """`EntityDefinitions(LogicalName='x')` with the chosen properties (metadata)."""
+        key = f"EntityDefinitions(LogicalName={odata.literal(logical_name)})"
+        params = {"$select": odata.select_option(select)}
+        return self._json(self.request("GET", self.url(key, params), idempotent=True))
 
     def get(self, entity_set: str, record_id: str, select: list[str]) -> dict[str, Any]:
         params = {"$select": odata.select_option(select)} if select else None
@@ -392,8 +454,9 @@ class DataverseClient:
     ) -> Iterator[ChangePage]:
         """Rows changed since `delta_link` (all rows when None), page by page.
 
-        An expired token raises DeltaTokenExpired, or with on_expired="reread" restarts as a
-        full read whose pages say full_read=True. `lookup_types` asks for each lookup's table
+        A token the CRM rejects (expired, or not valid here: a restored or copied environment)
+        raises DeltaTokenExpired / DeltaTokenInvalid, or with on_expired="reread" restarts as
+        a full read whose pages say full_read=True. `lookup_types` asks for each lookup's table
         (`<lookup>@Microsoft.Dynamics.CRM.lookuplogicalname`: a user's or a team's id?).
         """
         prefer = ("odata.track-changes", LOOKUP_TYPES) if lookup_types else (
@@ -408,11 +471,18 @@ class DataverseClient:
         pages = self._change_pages(link, entity_set, key, False, page_size, prefer)
         try:
             first = next(pages)
-        except DeltaTokenExpired:
-            if on_expired == "raise":
+        except DataverseError as exc:
+            rejected = _rejected_token(exc)
+            if rejected is None:
                 raise
+            if on_expired == "raise":
+                raise rejected from None
+            why = "expired" if isinstance(rejected, DeltaTokenExpired) else (
+                "is not valid here (environment restored or copied?)")
             log.warning(
-                "change-tracking token for %s expired; re-reading the whole table", entity_set
+                "change-tracking token for %s %s; re-reading the whole table: %s",
+                entity_set, why, rejected.message,
+                extra={"entity_set": entity_set, "full_read": True},
             )
             yield from self._change_pages(full_url, entity_set, key, True, page_size, prefer)
             return

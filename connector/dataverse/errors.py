@@ -18,6 +18,7 @@ CODE_NOT_FOUND = 0x80040217
 CODE_DUPLICATE_KEY = 0x80040237
 DUPLICATE_TEXT = "matching key values already exists"
 EXPIRED_DELTA_TEXT = "version stamp associated with the client has expired"
+_INVALID_DELTA = re.compile(r"delta ?token\b.*\bnot valid|invalid delta ?token", re.I)
 _MAX_MESSAGE = 400
 
 
@@ -81,8 +82,18 @@ class PreconditionFailed(DataverseError):
     """412: the row's version did not match the If-Match ETag."""
 
 
-class DeltaTokenExpired(DataverseError):
+class DeltaTokenRejected(DataverseError):
+    """The CRM refuses the saved change-tracking token: only a full re-read gets past it."""
+
+
+class DeltaTokenExpired(DeltaTokenRejected):
     """The saved change-tracking token is too old: a full re-read is needed."""
+
+
+class DeltaTokenInvalid(DeltaTokenRejected):
+    """The token is not one this environment issued (restored or copied environment, a
+    reset mock): `0x80060888` "The delta token ... is not valid", or any other 400 to a
+    `$deltatoken` request (reference: dataverse-webapi-more.md, change-tracking token errors)."""
 
 
 class ServerBusy(DataverseError, base.CrmUnavailable):
@@ -114,6 +125,11 @@ class TransientError(ServerBusy):
 
 class AuthFailed(DataverseError, base.CrmUnavailable):
     """401 after one token refresh, or 403: the CRM refused our identity."""
+
+
+class CredentialRejected(AuthFailed):
+    """Entra refused the application itself: unknown tenant, wrong client id, secret or
+    certificate. Waiting does not help, so `serve` stops on it instead of backing off."""
 
 
 class BadResponse(DataverseError):
@@ -190,6 +206,8 @@ def error_for(
     lowered = message.lower()
     if EXPIRED_DELTA_TEXT in lowered:
         return DeltaTokenExpired(status, code, message, request_id)
+    if status == 400 and _INVALID_DELTA.search(message):
+        return DeltaTokenInvalid(status, code, message, request_id)
     if status == 429:
         return Throttled(status, code, message, request_id, retry_after)
     if status in (401, 403):

@@ -45,11 +45,18 @@ class Metrics:
     throttled: int = 0
     retry_wait_seconds: float = 0.0
     by_kind: dict[str, int] = field(default_factory=dict)
+    by_reply: dict[str, int] = field(default_factory=dict)  # "<request kind> <status>" -> n
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def count_request(self) -> None:
         with self._lock:
             self.requests += 1
+
+    def count_reply(self, kind: str, status: str) -> None:
+        """One answer (or `no_reply`) to a request of `kind` (read, create, batch, ...)."""
+        key = f"{kind} {status}"
+        with self._lock:
+            self.by_reply[key] = self.by_reply.get(key, 0) + 1
 
     def count_retry(self, kind: str, wait: float) -> None:
         with self._lock:
@@ -67,6 +74,7 @@ class Metrics:
                 "throttled": self.throttled,
                 "retry_wait_seconds": self.retry_wait_seconds,
                 "by_kind": dict(self.by_kind),
+                "by_reply": dict(self.by_reply),
             }
 
 

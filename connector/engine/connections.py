@@ -15,6 +15,10 @@ from connector.engine.models import (
 )
 
 
+def _article(noun: str) -> str:
+    return f"{'an' if noun[:1].lower() in 'aeiou' else 'a'} {noun}"
+
+
 def connect_refusal(
     seq: Sequence,
     record_id: str,
@@ -31,7 +35,7 @@ def connect_refusal(
         return f"record {record_id} is not known locally (run a sync first)"
     if record.table != seq.entity:
         return (
-            f"record {record_id} is a {record.table}, but sequence {seq.name!r} "
+            f"record {record_id} is {_article(record.table)}, but sequence {seq.name!r} "
             f"is for {seq.entity} records"
         )
     if record.is_deleted:

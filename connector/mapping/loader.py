@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 import re
-import site
-import sys
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
-import connector
 from connector.errors import printable
 from connector.mapping.activity import ActivityMapping
 from connector.mapping.base import Strict
 from connector.mapping.errors import MappingError
 from connector.mapping.target import TargetMapping
+from connector.shipped import candidates, shipped_directory
 from connector.tomlfile import read_toml
 
 # One file per sequence step type that creates a CRM activity; the file's name is the step type.
@@ -83,18 +81,13 @@ class Mappings:
 
 def default_directory() -> Path:
     """The shipped `mappings/`: beside the package (checkout, editable), else installed data."""
-    package = Path(connector.__file__).resolve().parent
-    candidates = [
-        package.parent / "mappings",
-        package / "mappings",
-        Path(sys.prefix) / "share" / "seqsync" / "mappings",
-        Path(site.getuserbase()) / "share" / "seqsync" / "mappings",
-    ]
-    for candidate in candidates:
-        if candidate.is_dir():
-            return candidate
-    tried = ", ".join(str(c) for c in candidates)
-    raise MappingError(f"no mappings directory found (looked in {tried}); set [sync] mappings_dir")
+    found = shipped_directory("mappings")
+    if found is None:
+        tried = ", ".join(str(c) for c in candidates("mappings"))
+        raise MappingError(
+            f"no mappings directory found (looked in {tried}); set [sync] mappings_dir"
+        )
+    return found
 
 
 def load_mappings(

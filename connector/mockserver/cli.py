@@ -69,6 +69,8 @@ def mock_server(
     ] = None,
 ) -> None:
     """Run the mock Dataverse (Web API + Entra token endpoint) until SIGINT/SIGTERM."""
+    # The printed [crm] block is pasted into configs elsewhere: the CA path must be absolute.
+    ca_file = ca_file.resolve() if ca_file is not None else None
     try:
         if not 0 <= fault_rate <= 1:
             raise ValueError("--fault-rate must be between 0 and 1")
@@ -123,6 +125,8 @@ def mock_server(
             pass
     finally:
         crm.stop()
+        if ready_file is not None:
+            ready_file.unlink(missing_ok=True)  # it holds the secret of a server now gone
         typer.echo("Mock Dataverse stopped.")
 
 

@@ -48,20 +48,22 @@ def follow(
 ) -> None:
     """Apply every change since the saved link, then save the new one.
 
-    When the saved token had expired, the client re-reads the whole table; rows it did not
-    return were deleted meanwhile, and `vanished` gets the ids it did return (lower case).
+    When the saved token was rejected (expired, or not valid here) the client re-reads the
+    whole table, as `sync --full` does on purpose; rows that read did not return were deleted
+    meanwhile, and `vanished` gets the ids it did return (lower case).
     """
     with ctx.store.read() as db:
-        link = delta_links.get(db, entity_set)
+        saved = delta_links.get(db, entity_set)
+    link = None if ctx.full_read else saved
     seen: set[str] | None = None
     new_link: str | None = None
     for page in ctx.crm.read_changes(
         entity_set, columns, primary_key, link, ctx.page_size, on_expired="reread",
         lookup_types=lookup_types,
     ):
-        if page.full_read and link is not None and seen is None and vanished is not None:
-            # The saved token expired (the client logged it): this full read is the only way
-            # to learn what was deleted meanwhile, by noticing what it did not return.
+        if page.full_read and saved is not None and seen is None and vanished is not None:
+            # The saved token was rejected (the client logged why) or --full was asked: this
+            # full read is the only way to learn what was deleted, by what it did not return.
             ctx.report.full_reads.append(entity_set)
             seen = set()
         apply(page)

@@ -31,6 +31,7 @@ class RunReport:
     retries: int = 0
     throttled: int = 0
     retry_wait_seconds: float = 0.0
+    crm_replies: dict[str, int] = field(default_factory=dict)  # "<kind> <status>" -> n
     would_write: list[dict[str, Any]] = field(default_factory=list)  # --dry-run only
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 

@@ -20,7 +20,6 @@ from connector.dataverse.errors import BadResponse
 from connector.errors import CrmUnavailable, InvalidInput, SeqsyncError, StateError
 from connector.mapping import load_for_settings
 from connector.store import connections as connection_store
-from connector.store import delta_links
 from connector.store import runs as run_store
 from connector.sync.crm import CrmWriter, ReadOnlyCrm, make_client
 from connector.sync.dryrun import RecordingWriter, scratch_state
@@ -43,16 +42,19 @@ def run_sync(
     *,
     now: datetime | None = None,
     dry_run: bool = False,
+    full: bool = False,
     progress: Progress | None = None,
     client_factory: ClientFactory = make_client,
     allow_clock_back: bool = False,
-    full: bool = False,
+    on_finish: Callable[[RunReport], None] | None = None,
 ) -> RunReport:
     """Run once; raises LockHeld, CrmUnavailable, StateError or InvalidInput for the CLI.
 
     A clock earlier than the last run's is refused unless `allow_clock_back`: planning and
     completions would be stamped before what the state already holds. `full` reads every
-    table whole (no delta links), which also retries every quarantined row.
+    table whole (the saved delta links are ignored, and rows the full read does not return
+    are treated as deleted), which also retries every quarantined row. `on_finish` sees the
+    report of every run that got as far as the CRM client, failed or not (metrics).
     """
     clock = (now or datetime.now(UTC)).astimezone(UTC)
     report = RunReport(clock=clock, dry_run=dry_run, started_on=datetime.now(UTC))
@@ -72,8 +74,6 @@ def run_sync(
                 if run_store.mark_interrupted(db):
                     log.warning("an earlier run was interrupted (killed); this run picks up "
                                 "where it stopped")
-                if full:
-                    delta_links.forget_all(db)
                 run_id = run_store.start(db, report.started_on, report.clock, report.dry_run)
                 history_mark = connection_store.history_mark(db)
         except SeqsyncError:
@@ -81,7 +81,8 @@ def run_sync(
             raise
         reader = ReadOnlyCrm(client)
         writer: CrmWriter = RecordingWriter(reader, report) if dry_run else client
-        ctx = SyncContext(app, reader, mappings, effective, clock, report, progress)
+        ctx = SyncContext(app, reader, mappings, effective, clock, report, progress,
+                          full_read=full)
         try:
             client.whoami()  # proves the credentials and reads the server's parallelism hint
             pull(ctx)
@@ -117,6 +118,8 @@ def run_sync(
             finally:
                 app.close()
                 client.close()  # `seqsync serve` makes a client per run: no pooled sockets left
+                if on_finish is not None:
+                    on_finish(report)
     return report
 
 
@@ -145,3 +148,4 @@ def _collect_metrics(client: DataverseClient, report: RunReport) -> None:
     report.retries = metrics.retries
     report.throttled = metrics.throttled
     report.retry_wait_seconds = metrics.retry_wait_seconds
+    report.crm_replies = dict(metrics.by_reply)

@@ -26,6 +26,7 @@ class SyncContext:
     now: datetime
     report: RunReport
     progress: Progress
+    full_read: bool = False  # `sync --full`: ignore the saved delta links
 
     @property
     def store(self) -> Store:

@@ -1,7 +1,9 @@
 """`seqsync serve`: the sync loop for a long-running process (systemd, Kubernetes).
 
 SIGTERM or SIGINT lets the current run finish, then the loop exits 0. A failed run is logged and
-the loop backs off (doubling, capped) instead of dying; a success resets the pace.
+the loop backs off (doubling, capped) instead of dying; a success resets the pace. An error no
+retry can fix (invalid configuration, missing credential, a tenant or secret Entra refuses)
+ends the loop at once with exit code 2, so systemd and Kubernetes show the failure.
 """
 
 from __future__ import annotations
@@ -13,9 +15,11 @@ import signal
 import threading
 from collections.abc import Callable
 from types import FrameType
+from typing import Protocol
 
 from connector.config import Settings
-from connector.errors import InvalidInput, LockHeld, SeqsyncError
+from connector.dataverse.errors import CredentialRejected
+from connector.errors import EXIT_INVALID, EXIT_OK, InvalidInput, LockHeld, SeqsyncError
 from connector.sync.report import RunReport
 from connector.sync.run import run_sync
 
@@ -33,6 +37,21 @@ def parse_interval(text: str) -> float:
     return float(match.group(1)) * _UNITS[match.group(2) or "s"]
 
 
+def is_permanent(exc: BaseException) -> bool:
+    """Failures that the same process will meet again on every run, however long it waits."""
+    return isinstance(exc, InvalidInput | CredentialRejected)
+
+
+class RunObserver(Protocol):
+    """Sees every run of the loop (metrics and health probes)."""
+
+    def finished(self, report: RunReport) -> None:
+        """The run's report, failed or not, when the run got that far."""
+
+    def ended(self, outcome: str) -> None:
+        """After every run: ok, partial, failed or skipped."""
+
+
 class Loop:
     def __init__(
         self,
@@ -43,6 +62,7 @@ class Loop:
         jitter: float = 0.1,
         rng: random.Random | None = None,
         max_runs: int | None = None,
+        observer: RunObserver | None = None,
     ) -> None:
         self.settings = settings
         self.interval = interval
@@ -50,9 +70,11 @@ class Loop:
         self.run = run
         self.rng = rng or random.Random()
         self.max_runs = max_runs
+        self.observer = observer
         self.stop = threading.Event()
         self.runs = 0
         self.failures = 0
+        self.exit_code = EXIT_OK
 
     def request_stop(self, signum: int | None = None, frame: FrameType | None = None) -> None:
         if not self.stop.is_set():
@@ -73,30 +95,47 @@ class Loop:
         while not self.stop.is_set():
             self.runs += 1
             self._run_once()
-            if self.max_runs is not None and self.runs >= self.max_runs:
+            if self.stop.is_set() or (self.max_runs is not None and self.runs >= self.max_runs):
                 break
             wait = self.next_wait()
             log.info("next run in %.1f s", wait, extra={"wait_seconds": round(wait, 1)})
             self.stop.wait(wait)
         log.info("serve stopped after %d runs", self.runs)
-        return 0
+        return self.exit_code
 
     def _run_once(self) -> None:
+        outcome = "failed"
         try:
-            report = self.run(self.settings)
+            outcome = self._attempt()
+        finally:
+            if self.observer is not None:
+                self.observer.ended(outcome)
+
+    def _attempt(self) -> str:
+        """One run; returns its outcome (ok, partial, failed, skipped)."""
+        hook = {"on_finish": self.observer.finished} if self.observer is not None else {}
+        try:
+            report = self.run(self.settings, **hook)
         except LockHeld as exc:
             log.warning("skipped: %s", exc)
-            return
+            return "skipped"
         except SeqsyncError as exc:
             self.failures += 1
+            if is_permanent(exc):
+                log.error("stopping: %s (no retry can fix this; exit code 2)", exc,
+                          extra={"permanent": True})
+                self.exit_code = EXIT_INVALID
+                self.stop.set()
+                return "failed"
             log.error("run failed (%d in a row): %s", self.failures, exc)
-            return
+            return "failed"
         except Exception as exc:  # the loop must outlive a bug in one run
             self.failures += 1
             log.exception("run crashed (%d in a row): %s", self.failures, exc)
-            return
+            return "failed"
         self.failures = 0
         log.info(
             "run %s in %.1f s", report.outcome, report.duration_seconds,
             extra={"summary": report.summary()},
         )
+        return report.outcome

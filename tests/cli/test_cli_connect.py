@@ -37,7 +37,7 @@ def test_connect_record_of_the_wrong_table(cli):
     setup(cli)
     cli.seed(Record(id=rid(50), table="opportunity", name="Big deal"))
     err = cli("connect", "Cold lead outreach", rid(50), code=2).stderr
-    assert (f"record {rid(50)} is a opportunity, but sequence 'Cold lead outreach' is for "
+    assert (f"record {rid(50)} is an opportunity, but sequence 'Cold lead outreach' is for "
             "lead records") in err
 
 
@@ -64,17 +64,17 @@ def test_partial_connect_exits_1_and_lists_each_record(cli, tmp_path):
 
 def test_connect_where_takes_open_unconnected_matches(cli):
     setup(cli)
-    cli.seed(Record(id=rid(5), table="lead", name="Lyon lead", columns={"city": "Lyon"}),
-             Record(id=rid(6), table="lead", name="Closed", columns={"city": "Lyon"},
+    cli.seed(Record(id=rid(5), table="lead", name="Lyon lead", columns={"companyname": "Lyon"}),
+             Record(id=rid(6), table="lead", name="Closed", columns={"companyname": "Lyon"},
                     is_open=False))
     result = json.loads(cli("--json", "connect", "Cold lead outreach", "--where",
-                            "city=Lyon").stdout)
+                            "companyname=Lyon").stdout)
     assert [r["record_id"] for r in result["records"]] == [rid(5)]
     assert "no records match" in cli("connect", "Cold lead outreach", "--where",
-                                     "city=Paris").stdout
+                                     "companyname=Paris").stdout
     assert "nothing to connect" in cli("connect", "Cold lead outreach", code=2).stderr
-    assert "expected COLUMN=VALUE" in cli("connect", "Cold lead outreach", "--where", "city",
-                                          code=2).stderr
+    assert "expected COLUMN=VALUE" in cli("connect", "Cold lead outreach", "--where",
+                                          "companyname", code=2).stderr
 
 
 def test_disconnect_and_reconnect(cli):

@@ -41,7 +41,7 @@ def test_every_key_is_documented_in_the_example_and_the_example_loads() -> None:
                 continue
             assert re.search(rf"^#? ?{key} = ", text, re.M), f"[{section}] {key} undocumented"
     settings = load_settings(REPO / "config.example.toml")
-    assert settings.state.url == "sqlite:///seqsync.db"
+    assert settings.state.url == f"sqlite:///{REPO / 'seqsync.db'}"  # beside the file
 
 
 def test_the_file_is_found_by_flag_env_or_working_directory(tmp_path, monkeypatch) -> None:

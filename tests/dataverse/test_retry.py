@@ -36,6 +36,7 @@ def test_429_waits_exactly_retry_after(client, rsps, sleeps, caplog) -> None:
         "throttled": 1,
         "retry_wait_seconds": 2.0,
         "by_kind": {"throttled": 1},
+        "by_reply": {"whoami 429": 1, "whoami 200": 1},
     }
     record = caplog.records[-1]
     assert "attempt 1" in record.getMessage() and "2.0s" in record.getMessage()

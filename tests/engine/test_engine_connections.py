@@ -12,7 +12,7 @@ def test_connect_preconditions(lead):
     assert "inactive" in connect_refusal(replace(seq, status="inactive"), lead.id, lead, None)
     assert "not known locally" in connect_refusal(seq, "r-9", None, None)
     opp = replace(lead, table="opportunity")
-    assert "is a opportunity, but sequence 'Cold' is for lead records" in connect_refusal(
+    assert "is an opportunity, but sequence 'Cold' is for lead records" in connect_refusal(
         seq, lead.id, opp, None
     )
     assert "is closed" in connect_refusal(seq, lead.id, replace(lead, is_open=False), None)

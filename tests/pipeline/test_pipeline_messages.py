@@ -99,7 +99,7 @@ def test_connect_reports_each_record(app):
         (closed[0], "skipped"), (leads[2], "skipped"), (rid(999), "skipped"),
     ]
     reasons = [o.reason for o in result.skipped]
-    assert "is a opportunity, but sequence 'Cold' is for lead records" in reasons[0]
+    assert "is an opportunity, but sequence 'Cold' is for lead records" in reasons[0]
     assert "is closed" in reasons[1]
     assert reasons[2] == f"record {leads[2]} is already connected to sequence 'Warm': " \
                          "disconnect it first"
