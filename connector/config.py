@@ -227,7 +227,7 @@ class Settings(BaseSettings):
         sync.mappings_dir = _under(base, sync.mappings_dir)
         sync.lock_file = _under(base, sync.lock_file)
         self.state.url = sqlite_url_under(base, self.state.url)
-        if sync.lock_file is None and not self.state.url.startswith("sqlite:///"):
+        if sync.lock_file is None and not SQLITE_URL.match(self.state.url):
             sync.lock_file = base / "seqsync.lock"  # not in whatever folder cron starts in
 
 
@@ -238,12 +238,20 @@ def _under(base: Path, path: Path | None) -> Any:
     return path if path.is_absolute() else base / path
 
 
+# Every SQLite URL form: `sqlite:///`, `sqlite+pysqlite:///`, ...
+SQLITE_URL = re.compile(r"^sqlite(\+\w+)?:///")
+
+
 def sqlite_url_under(base: Path, url: str) -> str:
-    """`sqlite:///state.db` -> `sqlite:////abs/folder/state.db`; other URLs unchanged."""
-    prefix = "sqlite:///"
-    if not url.startswith(prefix) or url == "sqlite:///:memory:":
+    """`sqlite:///state.db` -> `sqlite:////abs/folder/state.db` (any driver form, such as
+    `sqlite+pysqlite:///`); other URLs unchanged."""
+    match = SQLITE_URL.match(url)
+    if match is None:
         return url
+    prefix = match.group(0)
     rest = url.removeprefix(prefix)
+    if rest == ":memory:":
+        return url
     path, sep, query = rest.partition("?")
     if not path or path.startswith("/") or path.startswith("file:"):
         return url

@@ -146,7 +146,7 @@ def test_a_stage_20_plugin_cannot_slip_a_record_past_the_connect_rules(app, case
         reason = f"record {bad} was deleted in the CRM"
     elif case == "wrong table":
         (bad,) = add_records(app, 1, start=2, table="opportunity")
-        reason = f"record {bad} is a opportunity, but sequence 'Cold' is for lead records"
+        reason = f"record {bad} is an opportunity, but sequence 'Cold' is for lead records"
     else:
         (bad,) = add_records(app, 1, start=2)
         connect(app, add_sequence(app, name="Other"), [bad])

@@ -23,7 +23,8 @@ from connector.sync.report import RunReport
 # Every public method of the client that changes something in the CRM.
 WRITES = ("upsert_create", "update", "delete", "create_multiple", "update_multiple",
           "execute_batch")
-READS = ("whoami", "get", "iter_pages", "query", "query_in", "read_changes")
+READS = ("whoami", "whoami_at", "entity_definition", "get", "iter_pages", "query", "query_in",
+         "read_changes")
 
 
 def test_the_write_list_covers_every_client_method() -> None:
