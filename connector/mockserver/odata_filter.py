@@ -7,6 +7,7 @@ import re
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
+from . import errors
 from .errors import ApiError, bad_request
 
 Predicate = Callable[[dict[str, object]], bool]
@@ -204,6 +205,11 @@ class _Parser:
             return self.function()
         if tok is not None and tok.kind == "name" and str(tok.value).endswith(".In"):
             return self.in_function()
+        nxt = self.toks[self.i + 1] if self.i + 1 < len(self.toks) else None
+        if tok is not None and tok.kind == "name" and nxt is not None and nxt.kind == "(":
+            # Query functions (Microsoft.Dynamics.CRM.LastXDays ...), lambdas (nav/any),
+            # tolower, year ...: refused by name rather than misread as a property.
+            raise errors.not_implemented(f"the $filter function '{tok.value}'")
         left = self.operand()
         op_tok = self.peek()
         if op_tok is None or op_tok.kind != "name" or op_tok.value not in _COMPARE:

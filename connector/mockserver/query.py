@@ -126,6 +126,10 @@ class Collection:
                 raise errors.not_implemented(_NOT_IMPLEMENTED[key])
             if key.startswith("$") and key not in _KNOWN_OPTIONS:
                 raise bad_request(f"The query parameter {key} is not supported.")
+        for key, _ in req.query:
+            if key.lower() in ("fetchxml", "sql") and key not in ("fetchXml", "sql"):
+                raise bad_request(f"The query parameter {key} is not supported; "
+                                  "Dataverse's names are fetchXml and sql.")
         language = [k for k in ("fetchXml", "sql", "$apply") if req.option(k) is not None]
         if language:
             return self._language(req, language), {}

@@ -56,6 +56,9 @@ def test_query_languages_are_never_ignored(api: Api, world: dict[str, str],
     ({"sql": "SELECT fullname FROM contact UNION SELECT fullname FROM lead"}, "UNION"),
     ({"sql": "SELECT UPPER(fullname) AS f FROM contact"}, "UPPER()"),
     ({"$apply": "groupby((statuscode))/filter(statuscode eq 1)"}, "$apply steps after"),
+    ({"$filter": "Microsoft.Dynamics.CRM.LastXDays(PropertyName='createdon',PropertyValue=7)"},
+     "Microsoft.Dynamics.CRM.LastXDays"),
+    ({"$filter": "tolower(fullname) eq 'ann lee'"}, "'tolower'"),
 ])
 def test_unimplemented_features_fail_loudly_by_name(api: Api, world: dict[str, str],
                                                     params: dict[str, str], feature: str) -> None:
