@@ -211,7 +211,8 @@ class Collection:
         definition = src.definition
         pk = definition.primary_key
         filt = req.option("$filter")
-        pred = compile_filter(filt, src.columns, definition.logical) if filt else None
+        pred = compile_filter(filt, src.columns, definition.logical,
+                              user_id=self.dv.app_user_id, now=self.dv.now()) if filt else None
         expand = parse_expand(self.dv, req.option("$expand"), src.definition)
         order = self._orderby(req.option("$orderby"))
         skip = req.option("$skiptoken")
