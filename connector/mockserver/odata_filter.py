@@ -309,7 +309,7 @@ class _Parser:
         if not isinstance(prop_name, str):
             raise bad_request(f"Microsoft.Dynamics.CRM.{name} needs a PropertyName.")
         getter = self.property(prop_name)
-        return _query_function(name, getter, args, self.user_id, self.now)
+        return query_function(name, getter, args, self.user_id, self.now)
 
 
 def _day(text: object, days: int = 0) -> str:
@@ -317,7 +317,7 @@ def _day(text: object, days: int = 0) -> str:
     return moment.strftime("%Y-%m-%d")
 
 
-def _query_function(
+def query_function(
     name: str, getter: Getter, args: dict[str, object], user_id: str, now: str
 ) -> Predicate:
     """The Dataverse query functions integrations use most; dates compare in UTC."""

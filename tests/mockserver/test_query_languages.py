@@ -51,8 +51,8 @@ def test_query_languages_are_never_ignored(api: Api, world: dict[str, str],
                   "<link-entity name='contact' from='contactid' to='primarycontactid'/>"
                   "</link-entity></entity></fetch>"}, "nested FetchXML link-entity"),
     ({"fetchXml": "<fetch><entity name='contact'><filter><condition attribute='createdon' "
-                  "operator='last-x-days' value='3'/></filter></entity></fetch>"},
-     "'last-x-days'"),
+                  "operator='in-fiscal-year' value='2026'/></filter></entity></fetch>"},
+     "'in-fiscal-year'"),
     ({"sql": "SELECT fullname FROM contact UNION SELECT fullname FROM lead"}, "UNION"),
     ({"sql": "SELECT UPPER(fullname) AS f FROM contact"}, "UPPER()"),
     ({"$apply": "groupby((statuscode))/filter(statuscode eq 1)"}, "$apply steps after"),
@@ -272,3 +272,15 @@ def test_dataverse_query_functions_in_filter(api: Api, crm: MockDataverse) -> No
     assert subjects(f"{ns}.NotIn(PropertyName='activityid',PropertyValues=['{recent}'])") == [
         "mine", "old"]
     assert subjects(f"{ns}.EqualUserId(PropertyName='_ownerid_value')") == ["mine", "recent"]
+
+
+def test_fetchxml_date_operators(api: Api, crm: MockDataverse) -> None:
+    crm.insert("tasks", {"subject": "due now", "scheduledend": crm.dv.now()})
+    crm.insert("tasks", {"subject": "long ago", "scheduledend": "2020-01-01T10:00:00Z"})
+    for op, value, expected in (("last-x-days", "3", ["due now"]), ("today", None, ["due now"]),
+                                ("on", "2020-01-01", ["long ago"])):
+        extra = f" value='{value}'" if value else ""
+        xml = (f"<fetch><entity name='task'><attribute name='subject'/><filter><condition "
+               f"attribute='scheduledend' operator='{op}'{extra}/></filter></entity></fetch>")
+        rows = api.get("tasks", params={"fetchXml": xml}).json()["value"]
+        assert [r["subject"] for r in rows] == expected, op
