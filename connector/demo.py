@@ -19,12 +19,12 @@ from rich.console import Console
 from rich.table import Table
 
 from connector.app import App, open_app
-from connector.cli.sequence_file import load_sequence_file
 from connector.config import Settings, load_settings
 from connector.dataverse.client import DataverseClient
 from connector.engine.models import ConnectRequest, Sequence
 from connector.mockserver import MockDataverse
 from connector.pipeline.context import Message
+from connector.sequence_file import load_sequence_file
 from connector.store import records as record_store
 from connector.store.schema import connection_history, connections, outbox
 from connector.sync.report import RunReport

@@ -17,6 +17,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from connector.labels import when as when  # commands format times with it
+
 
 def jsonable(value: Any) -> Any:
     """Dataclasses, enums, datetimes and mappings as plain JSON values."""
@@ -31,11 +33,6 @@ def jsonable(value: Any) -> Any:
     if isinstance(value, list | tuple | set | frozenset):
         return [jsonable(v) for v in value]
     return value
-
-
-def when(value: datetime | None) -> str:
-    """A time for people: UTC, minutes precision."""
-    return value.strftime("%Y-%m-%d %H:%M UTC") if value else "-"
 
 
 class Output:

@@ -9,10 +9,10 @@ from typing import Annotated
 
 import typer
 
+from connector import labels
 from connector.app import open_app, plan_due_batches
 from connector.cli import views
 from connector.cli.output import Output, when
-from connector.cli.sequence_file import load_sequence_file
 from connector.cli.state import get_state
 from connector.engine.models import (
     ActivityOutcome,
@@ -21,6 +21,7 @@ from connector.engine.models import (
     Record,
 )
 from connector.pipeline.context import Message
+from connector.sequence_file import load_sequence_file
 from connector.store import connections as conn_store
 from connector.store import outbox as outbox_store
 
@@ -75,11 +76,11 @@ def tour(out: Output, examples: Path) -> None:
                 conns = conn_store.of_sequence(db, lead_seq.id)
             names = {r.id: r.name for r in SAMPLE_LEADS}
             out.emit(
-                [{"record": names[c.record_id], "step": views.position_text(c, lead_seq),
-                  "status": views.state_text(c, lead_seq)} for c in conns],
+                [{"record": names[c.record_id], "step": labels.position_text(c, lead_seq),
+                  "status": labels.state_text(c, lead_seq)} for c in conns],
                 out.table(["record", "current step", "status"],
-                          ([names[c.record_id], views.position_text(c, lead_seq),
-                            views.state_text(c, lead_seq)] for c in conns),
+                          ([names[c.record_id], labels.position_text(c, lead_seq),
+                            labels.state_text(c, lead_seq)] for c in conns),
                           title=f"Records on {lead_seq.name!r}"),
             )
 

@@ -1,0 +1,40 @@
+"""Words for people: times, steps and where a record is on its sequence. Shared by the CLI's
+tables and the web console's pages, so both say the same thing."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from connector.engine.models import Connection, Sequence, Step
+from connector.engine.sequences import index_of
+
+
+def when(value: datetime | None) -> str:
+    """A time for people: UTC, minutes precision."""
+    return value.strftime("%Y-%m-%d %H:%M UTC") if value else "-"
+
+
+def step_label(step: Step) -> str:
+    if step.is_wait:
+        parts = [f"{step.days} day{'s' if step.days != 1 else ''}"] if step.days else []
+        if step.hours:
+            parts.append(f"{step.hours} hour{'s' if step.hours != 1 else ''}")
+        return "wait " + " ".join(parts)
+    return f"{step.type.value}: {step.name}"
+
+
+def position_text(conn: Connection, seq: Sequence | None) -> str:
+    if seq is None:
+        return conn.step_id
+    index = index_of(seq, conn.step_id)
+    if index is None:
+        return conn.step_id
+    return f"{index + 1}/{len(seq.steps)} {step_label(seq.steps[index])}"
+
+
+def state_text(conn: Connection, seq: Sequence | None) -> str:
+    if seq is not None and not seq.is_active:
+        return "paused (sequence inactive)"
+    if conn.state.value == "waiting":
+        return "activity open in the CRM (or queued)"
+    return f"due {when(conn.due_at)}"

@@ -1,0 +1,126 @@
+"""What people look at, read from the state: sequences with their load, the records on a
+sequence, and one record's up-next. The CLI prints these; the web console renders them."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from connector.app import App
+from connector.engine.models import Connection, Record, Sequence, SequenceStatus
+from connector.engine.sequences import index_of
+from connector.errors import NotFound
+from connector.labels import position_text, state_text, step_label
+from connector.store import connections as conn_store
+from connector.store import outbox as outbox_store
+from connector.store import records as record_store
+from connector.store import sequences as seq_store
+
+
+def sequences_with_counts(
+    app: App, status: SequenceStatus | None = None
+) -> list[tuple[Sequence, int]]:
+    """Every sequence (by name) with its number of connected records."""
+    with app.store.begin() as db:
+        found = seq_store.list_sequences(db, status)
+        counts = seq_store.connected_counts(db, [s.id for s in found])
+    return [(s, counts.get(s.id, 0)) for s in found]
+
+
+def connected_count(app: App, sequence_id: str) -> int:
+    with app.store.begin() as db:
+        return seq_store.connected_counts(db, [sequence_id]).get(sequence_id, 0)
+
+
+def connected_records(app: App, seq: Sequence) -> list[dict[str, Any]]:
+    """The records on `seq`: name, current step, status, due time."""
+    with app.store.begin() as db:
+        conns = conn_store.of_sequence(db, seq.id)
+        recs = record_store.load_records(db, (c.record_id for c in conns))
+    return [
+        {
+            "record_id": c.record_id,
+            "name": recs[c.record_id].name if c.record_id in recs else "",
+            "table": seq.entity, "step": position_text(c, seq), "step_id": c.step_id,
+            "state": c.state.value, "status": state_text(c, seq), "due_at": c.due_at,
+            "since": c.connected_on,
+        }
+        for c in conns
+    ]
+
+
+def records_with_place(
+    app: App,
+    *,
+    table: str | None = None,
+    unconnected: bool = False,
+    where: Mapping[str, str] | None = None,
+    open_only: bool = False,
+    limit: int | None = None,
+) -> list[dict[str, Any]]:
+    """Records matching the filters, each with the sequence and step it is on."""
+    with app.store.begin() as db:
+        found = record_store.query_records(
+            db, table=table, unconnected=unconnected, where=where, open_only=open_only,
+            limit=limit,
+        )
+        current = conn_store.current_by_record(db, (r.id for r in found))
+        seqs = seq_store.load_sequences(db, {c.sequence_id for c in current.values()})
+    rows: list[dict[str, Any]] = []
+    for r in found:
+        conn = current.get(r.id)
+        seq = seqs.get(conn.sequence_id) if conn else None
+        rows.append({
+            "id": r.id, "table": r.table, "name": r.name, "owner_id": r.owner_id,
+            "open": r.is_open and not r.is_deleted, "deleted": r.is_deleted,
+            "sequence": seq.name if seq else None,
+            "step": position_text(conn, seq) if conn else None,
+        })
+    return rows
+
+
+@dataclass
+class RecordDetail:
+    """One record: where it is (up next), what follows, its activities and its history."""
+
+    record: Record
+    connection: Connection | None = None
+    sequence: Sequence | None = None
+    following: list[str] = field(default_factory=list)
+    activities: list[dict[str, Any]] = field(default_factory=list)
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def up_next(self) -> dict[str, Any] | None:
+        conn, seq = self.connection, self.sequence
+        if conn is None or seq is None:
+            return None
+        return {
+            "sequence": seq.name, "sequence_id": seq.id,
+            "step": position_text(conn, seq), "step_id": conn.step_id,
+            "state": conn.state.value, "status": state_text(conn, seq),
+            "due_at": conn.due_at, "activity_id": conn.activity_id,
+            "connected_on": conn.connected_on, "then": self.following,
+        }
+
+
+def record_detail(app: App, record_id: str) -> RecordDetail:
+    rid = record_id.strip().lower()
+    with app.store.begin() as db:
+        record = record_store.load_records(db, [rid]).get(rid)
+        if record is None:
+            raise NotFound(f"no record {record_id!r} is known locally (run a sync first)")
+        conn = conn_store.current_by_record(db, [rid]).get(rid)
+        seq = seq_store.load_sequence(db, conn.sequence_id) if conn else None
+        history = conn_store.history_of_record(db, rid)
+        activities = outbox_store.of_record(db, rid)
+    detail = RecordDetail(
+        record, conn, seq,
+        activities=[dict(a._mapping) for a in activities],
+        history=[dict(h._mapping) for h in history],
+    )
+    if conn and seq:
+        index = index_of(seq, conn.step_id)
+        detail.following = [step_label(s) for s in seq.steps[(index or 0) + 1:]]
+    return detail
