@@ -58,12 +58,13 @@ def records_with_place(
     where: Mapping[str, str] | None = None,
     open_only: bool = False,
     limit: int | None = None,
+    name_contains: str | None = None,
 ) -> list[dict[str, Any]]:
     """Records matching the filters, each with the sequence and step it is on."""
     with app.store.begin() as db:
         found = record_store.query_records(
             db, table=table, unconnected=unconnected, where=where, open_only=open_only,
-            limit=limit,
+            limit=limit, name_contains=name_contains,
         )
         current = conn_store.current_by_record(db, (r.id for r in found))
         seqs = seq_store.load_sequences(db, {c.sequence_id for c in current.values()})

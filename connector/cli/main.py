@@ -25,6 +25,7 @@ from connector.cli import (
     sequence_commands,
     sync_commands,
     walkthrough,
+    web_commands,
 )
 from connector.cli.state import CliState, parse_now, set_state
 from connector.errors import SeqsyncError
@@ -142,6 +143,7 @@ connect_commands.register(app)
 walkthrough.register(app)
 sync_commands.register(app)
 mock_commands.register(app)
+web_commands.register(app)
 
 
 def run() -> None:
