@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import threading
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -114,7 +115,15 @@ class EntraSignIn:
 
     def start(self, redirect_uri: str) -> dict[str, Any]:
         """A new flow: its `auth_uri` is where the browser goes; keep the rest server-side."""
-        return dict(self._msal().initiate_auth_code_flow(scopes=[], redirect_uri=redirect_uri))
+        # The reply comes back in the query string, not form_post: a cross-site POST would not
+        # carry the SameSite=Lax cookie that ties the flow to this browser. PKCE makes a leaked
+        # code useless, and pages send no Referer.
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="response_mode='form_post'")
+            flow = self._msal().initiate_auth_code_flow(
+                scopes=[], redirect_uri=redirect_uri, response_mode="query"
+            )
+        return dict(flow)
 
     def finish(self, flow: dict[str, Any], reply: dict[str, str]) -> Identity:
         try:
