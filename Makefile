@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SIZE ?= 100000
 
-.PHONY: install demo test lint bench bench-engine chaos clean
+.PHONY: install demo test lint browser bench bench-engine chaos clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,7 +23,17 @@ demo: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check connector tests bench
 
-test: $(STAMP) lint
+# The web console's browser tests drive Debian's Chromium through Playwright (Playwright's own
+# browser downloads are not used).
+CHROMIUM := /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+browser:
+	@test -x $(CHROMIUM) || { echo "installing Debian's chromium for the browser tests"; \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium; }
+
+test: $(STAMP) lint browser
 	$(BIN)/pytest
 
 bench: $(STAMP)
