@@ -6,23 +6,13 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from console_helpers import FakeSignIn, sign_in
+from console_helpers import CLOSED, LEADS, FakeSignIn, sign_in
 from starlette.testclient import TestClient
 
 from connector.app import App, open_app
 from connector.config import Settings
-from connector.engine.models import Record
 from connector.pipeline.context import Message
 from connector.web.app import create_app
-
-LEADS = [
-    Record(id=f"00000000-0000-4000-8000-00000000000{n}", table="lead", name=name,
-           owner_id="8f0c2a10-0000-4000-8000-00000000aa01")
-    for n, name in enumerate(["Nancy Anderson", "Maria Campbell", "<img src=x onerror=alert(1)>",
-                              "Paul Cannon"], start=1)
-]
-CLOSED = Record(id="00000000-0000-4000-8000-000000000009", table="lead", name="Closed Lead",
-                is_open=False, statecode=1)
 
 
 @pytest.fixture

@@ -9,7 +9,17 @@ from typing import Any
 
 from starlette.testclient import TestClient
 
+from connector.engine.models import Record
 from connector.web.entra import Identity
+
+LEADS = [
+    Record(id=f"00000000-0000-4000-8000-00000000000{n}", table="lead", name=name,
+           owner_id="8f0c2a10-0000-4000-8000-00000000aa01")
+    for n, name in enumerate(["Nancy Anderson", "Maria Campbell", "<img src=x onerror=alert(1)>",
+                              "Paul Cannon"], start=1)
+]
+CLOSED = Record(id="00000000-0000-4000-8000-000000000009", table="lead", name="Closed Lead",
+                is_open=False, statecode=1)
 
 PEOPLE = {
     "manager": Identity("Morgan Manager", "morgan@contoso.example", "m-1", ("Sequence.Manager",)),

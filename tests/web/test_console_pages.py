@@ -7,8 +7,7 @@ import re
 import tomllib
 from html import unescape
 
-from conftest import CLOSED, LEADS
-from console_helpers import field, notices, post
+from console_helpers import CLOSED, LEADS, field, notices, post
 
 from connector.app import App
 from connector.engine.models import ConnectRequest
