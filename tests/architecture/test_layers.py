@@ -48,3 +48,17 @@ def test_package_imports_only_inward(package: str) -> None:
                 continue
             offences.append(f"{path.relative_to(PACKAGE.parent)} imports {name}")
     assert not offences, "\n".join(offences)
+
+
+def test_the_web_console_reads_the_store_in_one_place_and_writes_no_sql() -> None:
+    """connector/web stays thin: state reads go through web/data.py (one place to re-point
+    when the store changes), writes through App.execute; no SQLAlchemy anywhere in it."""
+    offences = []
+    for path in sorted((PACKAGE / "web").rglob("*.py")):
+        names = imported_modules(path)
+        text = path.read_text(encoding="utf-8")
+        if path.name != "data.py" and any(n.startswith("connector.store") for n in names):
+            offences.append(f"{path.name} imports the store")
+        if "sqlalchemy" in text or "connector.mockserver" in text:
+            offences.append(f"{path.name} uses SQLAlchemy or the mock")
+    assert not offences, "\n".join(offences)
