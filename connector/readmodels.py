@@ -3,7 +3,6 @@ sequence, and one record's up-next. The CLI prints these; the web console render
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,22 +49,11 @@ def connected_records(app: App, seq: Sequence) -> list[dict[str, Any]]:
     ]
 
 
-def records_with_place(
-    app: App,
-    *,
-    table: str | None = None,
-    unconnected: bool = False,
-    where: Mapping[str, str] | None = None,
-    open_only: bool = False,
-    limit: int | None = None,
-    name_contains: str | None = None,
-) -> list[dict[str, Any]]:
-    """Records matching the filters, each with the sequence and step it is on."""
+def records_with_place(app: App, **filters: Any) -> list[dict[str, Any]]:
+    """Records matching `filters` (those of store.records.query_records: table, unconnected,
+    where, open_only, limit, name_contains), each with the sequence and step it is on."""
     with app.store.begin() as db:
-        found = record_store.query_records(
-            db, table=table, unconnected=unconnected, where=where, open_only=open_only,
-            limit=limit, name_contains=name_contains,
-        )
+        found = record_store.query_records(db, **filters)
         current = conn_store.current_by_record(db, (r.id for r in found))
         seqs = seq_store.load_sequences(db, {c.sequence_id for c in current.values()})
     rows: list[dict[str, Any]] = []

@@ -4,6 +4,7 @@ read the CSRF token and the version off a page, post its forms."""
 from __future__ import annotations
 
 import re
+import socket
 from html import unescape
 from typing import Any
 
@@ -73,3 +74,9 @@ def notices(html: str) -> list[str]:
     return [unescape(re.sub(r"<[^>]+>", "", m)).strip()
             for m in re.findall(r'<div class="notice[^"]*" role="status">\s*<p>(.*?)</p>', html,
                                 re.S)]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])

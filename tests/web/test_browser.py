@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import threading
 import time
 import tomllib
@@ -18,6 +17,7 @@ from pathlib import Path
 
 import pytest
 import uvicorn
+from console_helpers import free_port
 from playwright import sync_api
 from support.world import World, make_world
 
@@ -62,12 +62,6 @@ class Site:
 def shoot(page: sync_api.Page, name: str) -> None:
     if SHOTS:
         page.screenshot(path=str(Path(SHOTS) / f"{name}.png"), full_page=True)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="module")

@@ -39,6 +39,15 @@ def test_pages_need_sign_in_and_a_role(browser) -> None:
     assert anonymous.get("/", follow_redirects=False).status_code == 303
 
 
+def active_with_two_leads(client, state: App) -> str:
+    """The built sequence, activated, with two leads connected; returns its page path."""
+    page = build(client)
+    post(client, page, f"{page}/activate")
+    state.execute(Message.CONNECT, ConnectRequest(page.rsplit("/", 1)[1],
+                                                  [LEADS[0].id, LEADS[1].id]))
+    return page
+
+
 def test_a_forged_sign_in_reply_is_refused(browser) -> None:
     client = browser("")
     client.get("/login", follow_redirects=False)
@@ -233,10 +242,7 @@ def test_hostile_names_are_shown_as_text(browser, state: App) -> None:
 
 def test_delete_confirmation_names_the_records_it_disconnects(browser, state: App) -> None:
     manager = browser("manager")
-    page = build(manager)
-    post(manager, page, f"{page}/activate")
-    seq_id = page.rsplit("/", 1)[1]
-    state.execute(Message.CONNECT, ConnectRequest(seq_id, [LEADS[0].id, LEADS[1].id]))
+    page = active_with_two_leads(manager, state)
     confirm = manager.get(f"{page}/delete").text
     assert "disconnects 2 records (reason sequence_deleted)" in confirm
     done = post(manager, f"{page}/delete", f"{page}/delete")
@@ -259,10 +265,7 @@ def test_clone_copies_steps_with_new_ids(browser) -> None:
 
 def test_outcomes_show_backlog_and_per_step_counts(browser, state: App) -> None:
     manager = browser("manager")
-    page = build(manager)
-    post(manager, page, f"{page}/activate")
-    seq_id = page.rsplit("/", 1)[1]
-    state.execute(Message.CONNECT, ConnectRequest(seq_id, [LEADS[0].id, LEADS[1].id]))
+    active_with_two_leads(manager, state)
     html = manager.get("/outcomes").text
     backlog = html.split('id="backlog"')[1].split("</section>")[0]
     assert re.search(r"Steps due now</dt><dd>2<", backlog)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import requests
+from console_helpers import free_port
 from typer.testing import CliRunner
 
 from connector.cli.main import app
@@ -35,14 +35,8 @@ def test_web_names_a_bad_web_key(tmp_path: Path, monkeypatch) -> None:
     assert "[web] public_url" in result.stderr and "http(s)://" in result.stderr
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def test_demo_web_serves_the_console_signing_in_through_the_mock(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     demo = subprocess.Popen(
         [sys.executable, "-u", "-m", "connector", "demo", "--web", "--port", str(port),
          "--keep", str(tmp_path / "demo")],
