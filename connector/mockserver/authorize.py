@@ -2,8 +2,9 @@
 OpenID Connect id tokens signed with a key published at the tenant's jwks_uri.
 
 The people who can sign in are the mock's system users (the built-in sellers, plus any a seed
-adds); their app roles come from `app_roles`, keyed by user name (domainname), the way an
-app registration's role assignments would give them.
+adds). Their app roles stand for the app registration's role assignments: a seeded user's
+`approles` column ("Sequence.Manager", several separated by spaces, commas or semicolons), else
+`app_roles` keyed by user name (domainname), which gives the built-in sellers theirs.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import hashlib
 import hmac
 import html
 import json
+import re
 import secrets
 import threading
 import uuid
@@ -113,6 +115,12 @@ class SignIn:
             return "AADSTS50011: The redirect URI must be an http(s) URL."
         return None
 
+    def roles_of(self, user: dict[str, object]) -> tuple[str, ...]:
+        given = user.get("approles")
+        if isinstance(given, str):
+            return tuple(r for r in re.split(r"[\s,;]+", given) if r)
+        return self.app_roles.get(str(user.get("domainname") or "").lower(), ())
+
     def users(self) -> list[dict[str, object]]:
         with self.dv.store.lock:
             rows = list(self.dv.table("systemusers").rows.values())
@@ -132,7 +140,7 @@ class SignIn:
         buttons = []
         for user in self.users():
             login = str(user.get("domainname") or "")
-            roles = ", ".join(self.app_roles.get(login.lower(), ())) or "no app roles"
+            roles = ", ".join(self.roles_of(user)) or "no app roles"
             buttons.append(
                 f'<li><button type="submit" name="login_hint" value="{html.escape(login)}">'
                 f'{html.escape(str(user.get("fullname") or login))}</button> '
@@ -202,7 +210,7 @@ class SignIn:
             "oid": oid, "tid": self.entra.tenant, "ver": "2.0",
             "name": str(user.get("fullname") or login), "preferred_username": login,
         }
-        roles = self.app_roles.get(login.lower())
+        roles = self.roles_of(user)
         if roles:
             claims["roles"] = list(roles)
         if grant.nonce:

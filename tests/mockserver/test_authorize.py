@@ -100,3 +100,16 @@ def test_the_authorize_page_refuses_bad_requests(crm: MockDataverse) -> None:
     assert nobody.status_code == 400 and "AADSTS50034" in nobody.text
     other_tenant = requests.get(f"{crm.url}/other-tenant/oauth2/v2.0/authorize", timeout=10)
     assert other_tenant.status_code == 400 and "AADSTS90002" in other_tenant.text
+
+
+def test_a_seeded_user_signs_in_with_the_app_roles_of_the_seed(make_crm) -> None:
+    crm = make_crm(seed={"systemusers": [{
+        "systemuserid": "11111111-1111-4111-8111-111111111111", "fullname": "Dana Director",
+        "domainname": "dana@contoso.example", "approles": "Sequence.Manager; Sequence.Viewer",
+    }]})
+    verifier = secrets.token_urlsafe(48)
+    code = _authorize(crm, verifier, "dana@contoso.example")
+    claims = jwt.decode(_exchange(crm, code, verifier).json()["id_token"],
+                        options={"verify_signature": False})
+    assert claims["roles"] == ["Sequence.Manager", "Sequence.Viewer"]
+    assert claims["name"] == "Dana Director"

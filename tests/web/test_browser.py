@@ -30,7 +30,10 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
                  "--no-first-run", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]
 XSS = "<img src=x onerror=alert(1)>"
-MANAGER, VIEWER = "Avery Seller", "Blake Seller"
+MANAGER, VIEWER, SECOND_MANAGER = "Avery Seller", "Blake Seller", "Dana Director"
+# A second manager, given the role the way a seed does it (the mock's `approles` column).
+DANA = {"systemuserid": "11111111-1111-4111-8111-111111111111", "fullname": SECOND_MANAGER,
+        "domainname": "dana@contoso.example", "approles": "Sequence.Manager"}
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "sequences" / "cold-lead-outreach.toml"
 SHOTS = os.environ.get("SEQSYNC_WEB_SCREENSHOTS")
 
@@ -70,7 +73,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         pytest.fail(f"no Chromium at {CHROMIUM}: `make browser` installs it (`make test` does)")
     folder = tmp_path_factory.mktemp("web")
     with pytest.MonkeyPatch.context() as patch, make_world(
-        folder, patch, generate={"leads": 8, "opportunities": 2}
+        folder, patch, generate={"leads": 8, "opportunities": 2},
+        seed={"systemusers": [DANA]},
     ) as world:
         lead = world.open_leads(1)[0]
         world.crm.update("leads", lead, {"fullname": XSS, "firstname": "<img", "lastname": "x>"})
@@ -255,7 +259,7 @@ def test_two_managers_saving_one_sequence_the_second_is_refused(site: Site) -> N
     first = site.person(MANAGER)
     designer = create_sequence(first, site, "Edited twice")
     add_step(first, "email", "Hello")
-    second = site.person(MANAGER)
+    second = site.person(SECOND_MANAGER)
     second.goto(designer)
     for page, words in ((first, "First words"), (second, "Second words")):
         page.locator("li.step summary", has_text="Edit").first.click()
