@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 import time
@@ -25,6 +26,19 @@ def test_web_refuses_a_config_without_sign_in_settings(tmp_path: Path, monkeypat
         "are needed for sign-in")
     bad = CliRunner().invoke(app, ["web", "--port", "0"])
     assert bad.exit_code == 2 and "--port" in bad.stderr
+
+
+def test_web_refuses_a_port_in_use(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("SEQSYNC_TEST_WEB_SECRET", "s")
+    (tmp_path / "seqsync.toml").write_text(
+        '[web]\ntenant_id = "t"\nclient_id = "c"\nclient_secret_env = "SEQSYNC_TEST_WEB_SECRET"\n',
+        encoding="utf-8")
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        result = CliRunner().invoke(app, ["web", "--port", str(port)])
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"seqsync: error: [web] cannot listen on 127.0.0.1:{port}")
 
 
 def test_web_names_a_bad_web_key(tmp_path: Path, monkeypatch) -> None:
