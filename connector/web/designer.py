@@ -48,6 +48,7 @@ def designer(ctx: Ctx) -> Response:
 def _opened(ctx: Ctx) -> Sequence:
     """The sequence as it is now, carrying the version the editor's page was drawn from."""
     seq = data.sequence(ctx.console.app, ctx.param("id"))
+    engine_sequences.require_inactive(seq)  # the CLI's words, before any form detail
     try:
         version = datetime.fromisoformat(ctx.field("version"))
     except ValueError:
@@ -129,7 +130,6 @@ def remove_step(ctx: Ctx) -> Response:
 @action
 def properties(ctx: Ctx) -> Response:
     seq = _opened(ctx)
-    engine_sequences.require_inactive(seq)
     after = replace(seq, name=ctx.field("name"), description=ctx.field("description"),
                     entity=ctx.field("entity").lower() or seq.entity)
     return _save(ctx, after, f"saved the properties of {after.name!r}")

@@ -116,6 +116,12 @@ def test_designer_edits_reorders_and_removes_steps(browser) -> None:
     removed = post(manager, page, f"{page}/steps/{ids[1]}/remove")
     assert notices(removed.text) == ["removed step 3 from 'Cold'"]
     assert len(re.findall(r'class="step-title"', removed.text)) == 3
+    renamed = post(manager, page, f"{page}/properties", name="Warm", entity="lead",
+                   description="now warmer")
+    assert notices(renamed.text) == ["saved the properties of 'Warm'"]
+    post(manager, page, f"{page}/activate")
+    refused = post(manager, page, f"{page}/properties", name="Hot", entity="lead")
+    assert notices(refused.text) == ["sequence 'Warm' is active: deactivate it first to edit it"]
 
 
 def test_wait_limits_are_enforced_on_save(browser) -> None:
