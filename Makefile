@@ -9,7 +9,7 @@ AIRBYTE_VENV := .cache/airbyte-venv
 AIRBYTE_STAMP := $(AIRBYTE_VENV)/.installed
 AIRBYTE_REQ := tests/mockserver/airbyte/requirements.txt
 
-.PHONY: install demo test lint bench bench-engine chaos clean airbyte
+.PHONY: install demo test lint browser bench bench-engine chaos clean airbyte
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,7 +36,17 @@ demo: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check connector tests bench
 
-test: $(STAMP) $(AIRBYTE_STAMP) lint
+# The web console's browser tests drive Debian's Chromium through Playwright (Playwright's own
+# browser downloads are not used).
+CHROMIUM := /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+browser:
+	@test -x $(CHROMIUM) || { echo "installing Debian's chromium for the browser tests"; \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium; }
+
+test: $(STAMP) $(AIRBYTE_STAMP) lint browser
 	$(BIN)/pytest
 
 bench: $(STAMP)

@@ -71,6 +71,16 @@ def _identifier(value: str | None, key: str, what: str) -> str | None:
 _GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
 
+def _env_name(cls: type, v: str | None) -> str | None:
+    # Never echo the value: people paste the secret itself here by mistake.
+    if v is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", v):
+        raise ValueError(
+            "must be the NAME of an environment variable (letters, digits, _) that holds "
+            "the secret, not the secret itself"
+        )
+    return v
+
+
 class StateConfig(Section):
     url: str = Field(default="sqlite:///seqsync.db", description="SQLAlchemy database URL")
 
@@ -91,16 +101,7 @@ class CrmConfig(Section):
     max_retries: int = Field(default=8, ge=0, le=50)
     max_retry_seconds: float = Field(default=600.0, gt=0)
 
-    @field_validator("client_secret_env")
-    @classmethod
-    def _env_name(cls, v: str) -> str:
-        # Never echo the value: people paste the secret itself here by mistake.
-        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", v):
-            raise ValueError(
-                "must be the NAME of an environment variable (letters, digits, _) that holds "
-                "the secret, not the secret itself"
-            )
-        return v
+    _secret_env = field_validator("client_secret_env")(_env_name)
 
     @field_validator("url")
     @classmethod
@@ -185,6 +186,42 @@ class DisplayConfig(Section):
         return v.strip()
 
 
+class WebConfig(Section):
+    """The web console (`seqsync web`): where it listens and how people sign in (Entra ID)."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=1, le=65535)
+    # The address people type; the sign-in redirect URI is public_url + "/auth/callback".
+    public_url: str | None = None
+    # The app registration people sign in to; unset keys fall back to [crm].
+    tenant_id: str | None = None
+    client_id: str | None = None
+    client_secret_env: str | None = None
+    authority_host: str | None = None
+    ca_bundle: Path | None = None
+    manager_role: str = "Sequence.Manager"
+    viewer_role: str = "Sequence.Viewer"
+    session_minutes: int = Field(default=480, ge=5, le=10080)
+    # Secure cookies need https (browsers make an exception for 127.0.0.1 and localhost).
+    secure_cookies: bool = True
+
+    _secret_env = field_validator("client_secret_env")(_env_name)
+
+    @field_validator("public_url")
+    @classmethod
+    def _public(cls, v: str | None) -> str | None:
+        if v is None:
+            return None
+        if not re.match(r"^https?://[^/\s]+", v):
+            raise ValueError(f"public_url must be an http(s):// URL (got {v!r})")
+        return v.rstrip("/")
+
+    @field_validator("authority_host")
+    @classmethod
+    def _authority(cls, v: str | None) -> str | None:
+        return None if v is None else _https(v, "authority_host")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="SEQSYNC_", env_nested_delimiter="__", extra="forbid", validate_default=True
@@ -197,6 +234,7 @@ class Settings(BaseSettings):
     plugins: PluginsConfig = Field(default_factory=PluginsConfig)
     engine: EngineConfig = Field(default_factory=EngineConfig)
     display: DisplayConfig = Field(default_factory=DisplayConfig)
+    web: WebConfig = Field(default_factory=WebConfig)
 
     # Set by load_settings; not a configuration key.
     _source: str = PrivateAttr(default="defaults")

@@ -23,6 +23,7 @@ from connector.config import Settings, load_settings
 from connector.dataverse.client import DataverseClient
 from connector.engine.models import ConnectRequest, Sequence
 from connector.mockserver import MockDataverse
+from connector.mockserver.authorize import DEFAULT_APP_ROLES
 from connector.pipeline.context import Message
 from connector.sequence_file import load_sequence_file
 from connector.shipped import examples_directory
@@ -38,6 +39,22 @@ SECRET_ENV = "SEQSYNC_DEMO_CLIENT_SECRET"
 DAY0 = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)  # a Monday morning
 LEADS, OPPORTUNITIES = 30, 12
 
+def configure(folder: Path, crm: MockDataverse, extra: str = "") -> Settings:
+    """A config file in `folder` for the mock CRM (the secret stays in the environment)."""
+    os.environ[SECRET_ENV] = crm.client_secret
+    config = folder / "seqsync.toml"
+    config.write_text(
+        f'[state]\nurl = "sqlite:///{folder / "seqsync.db"}"\n\n'
+        f'[crm]\nurl = "{crm.url}"\ntenant_id = "{crm.tenant}"\n'
+        f'client_id = "{crm.client_id}"\nclient_secret_env = "{SECRET_ENV}"\n'
+        f'authority_host = "{crm.url}"\nca_bundle = "{crm.ca_file}"\n'
+        f'token_cache = "{folder / "token-cache.json"}"\n\n'
+        '[log]\nlevel = "WARNING"\n' + extra,
+        encoding="utf-8",
+    )
+    return load_settings(config)
+
+
 class Demo:
     def __init__(self, folder: Path, crm: MockDataverse, console: Console) -> None:
         self.folder = folder
@@ -48,18 +65,7 @@ class Demo:
         self.seller = DataverseClient(self.settings.crm)  # the sellers' own app, in effect
 
     def _configure(self) -> Settings:
-        os.environ[SECRET_ENV] = self.crm.client_secret
-        config = self.folder / "seqsync.toml"
-        config.write_text(
-            f'[state]\nurl = "sqlite:///{self.folder / "seqsync.db"}"\n\n'
-            f'[crm]\nurl = "{self.crm.url}"\ntenant_id = "{self.crm.tenant}"\n'
-            f'client_id = "{self.crm.client_id}"\nclient_secret_env = "{SECRET_ENV}"\n'
-            f'authority_host = "{self.crm.url}"\nca_bundle = "{self.crm.ca_file}"\n'
-            f'token_cache = "{self.folder / "token-cache.json"}"\n\n'
-            '[log]\nlevel = "WARNING"\n',
-            encoding="utf-8",
-        )
-        return load_settings(config)
+        return configure(self.folder, self.crm)
 
     @contextmanager
     def app(self, now: datetime) -> Iterator[App]:
@@ -227,6 +233,35 @@ def run_demo(keep: Path | None = None, console: Console | None = None) -> None:
             demo.run()
         finally:
             demo.seller.close()
+    console.print("\nTry the web console on a mock CRM: [bold]seqsync demo --web[/] "
+                  "(sign in as a sales manager or a viewer through the mock's sign-in page).")
+
+
+def prepare_web_demo(folder: Path, crm: MockDataverse, port: int) -> Settings:
+    """Config with a [web] section, a first sync (the leads arrive) and the example sequences,
+    inactive, for a manager to open in the designer."""
+    settings = configure(folder, crm, f'\n[web]\npublic_url = "http://127.0.0.1:{port}"\n')
+    run_sync(settings)
+    with open_app(settings) as app:
+        for path in sorted(examples_directory().glob("*.toml")):
+            app.execute(Message.CREATE, load_sequence_file(path))
+    return settings
+
+
+def run_web_demo(keep: Path | None = None, port: int = 8080,
+                 console: Console | None = None) -> None:
+    from connector.web.server import serve
+
+    console = console or Console(highlight=False, soft_wrap=True)
+    with _folder(keep) as folder, MockDataverse(
+        generate={"leads": LEADS, "opportunities": OPPORTUNITIES}
+    ) as crm:
+        settings = prepare_web_demo(folder, crm, port)
+        console.print(f"[bold]seqsync demo --web[/]: a mock Dataverse at {crm.url} with {LEADS} "
+                      f"leads and {OPPORTUNITIES} opportunities; state in {folder}.")
+        for login, granted in DEFAULT_APP_ROLES.items():
+            console.print(f"  sign in as {login}: {', '.join(granted)}")
+        serve(settings, "127.0.0.1", port, announce=console.print)
 
 
 @contextmanager

@@ -27,6 +27,10 @@ class RuleViolation(SeqsyncError):
     """A product rule refused the operation (for example: editing an active sequence)."""
 
 
+class EditConflict(RuleViolation):
+    """The thing being saved changed since the editor read it (optimistic concurrency)."""
+
+
 class NotFound(SeqsyncError):
     """A sequence, step or record named by the user does not exist."""
 

@@ -1,10 +1,13 @@
-"""Sequence files (TOML): parse, check, and match their steps to an existing sequence's ids."""
+"""Sequence files (TOML): parse, check, write, and match their steps to an existing sequence's
+ids. The CLI (`sequence apply`) and the web console (export) share them."""
 
 from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
+
+import tomli_w
 
 from connector.engine.models import Sequence, Step, StepType
 from connector.engine.sequences import check_step, check_structure, make_step, parse_step_type
@@ -111,3 +114,26 @@ def keep_step_ids(new: tuple[Step, ...], old: tuple[Step, ...]) -> tuple[Step, .
                 del unused[same_place.id]
                 ids[position] = same_place.id
     return tuple(replace(step, id=i) if i else step for step, i in zip(new, ids, strict=True))
+
+
+def dump_sequence(seq: Sequence) -> str:
+    """The sequence as a file that `load_sequence_file` reads back. Step ids are written, so
+    applying the file again keeps connected records on their steps."""
+    steps: list[dict[str, Any]] = []
+    for step in seq.steps:
+        raw: dict[str, Any] = {"type": step.type.value}
+        if step.is_wait:
+            raw.update(days=step.days, hours=step.hours)
+        if step.name:
+            raw["name"] = step.name
+        if step.description:
+            raw["description"] = step.description
+        if step.template:
+            raw["template"] = step.template
+        raw["id"] = step.id
+        steps.append(raw)
+    data: dict[str, Any] = {"name": seq.name, "entity": seq.entity}
+    if seq.description:
+        data["description"] = seq.description
+    data["steps"] = steps
+    return tomli_w.dumps(data)

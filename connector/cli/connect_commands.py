@@ -7,17 +7,15 @@ from typing import Annotated
 
 import typer
 
+from connector import connecting
 from connector.cli.sequence_commands import find
 from connector.cli.state import get_state
 from connector.cli.where import parse_where
-from connector.engine.models import ConnectRequest, DisconnectRequest, EndReason
+from connector.engine.models import DisconnectRequest, EndReason
 from connector.errors import EXIT_PARTIAL, InvalidInput, RuleViolation, SeqsyncError
 from connector.pipeline.context import Message
 from connector.pipeline.results import BulkResult
-from connector.store import records as record_store
 from connector.wording import count
-
-CONNECT_SLICE = 5000
 
 
 class PartialFailure(SeqsyncError):
@@ -76,21 +74,14 @@ def connect(
     app = get_state().app()
     if where:
         conditions = parse_where(where, get_state().settings, found.entity)
-        with app.store.begin() as db:
-            ids += record_store.query_record_ids(
-                db, table=found.entity, unconnected=True, where=conditions, open_only=True
-            )
+        ids += connecting.open_unconnected_ids(app, found, conditions)
         if not ids:
             get_state().out.emit({"succeeded": 0, "skipped": 0, "records": []},
                                  "no records match")
             return
     if not ids:
         raise InvalidInput("nothing to connect: give record ids, --file or --where")
-    # One transaction per slice: a whole table's worth of ids never sits in one message.
-    result = BulkResult()
-    for start in range(0, len(ids), CONNECT_SLICE):
-        request = ConnectRequest(found.id, ids[start:start + CONNECT_SLICE])
-        result.outcomes.extend(app.execute(Message.CONNECT, request).outcomes)
+    result = connecting.connect_records(app, found, ids)
     report(result, "connected")
 
 

@@ -11,10 +11,12 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperArgument, TyperGroup, TyperOption
 
-try:  # typer >= 0.22 vendors click; older versions depend on it
-    from click import ClickException
+# typer >= 0.22 vendors click; older versions depend on it. The vendored one first: click
+# itself may be installed too (uvicorn needs it) and its exceptions are not typer's.
+try:
+    from typer._click import ClickException  # type: ignore[import-not-found]
 except ImportError:  # pragma: no cover - depends on the installed typer
-    from typer._click import ClickException  # type: ignore[no-redef]
+    from click import ClickException
 
 from connector.cli import (
     connect_commands,
@@ -24,6 +26,7 @@ from connector.cli import (
     sequence_commands,
     sync_commands,
     walkthrough,
+    web_commands,
 )
 from connector.cli.state import CliState, get_state, parse_now, set_state
 from connector.errors import SeqsyncError
@@ -173,6 +176,7 @@ walkthrough.register(app)
 sync_commands.register(app)
 mock_commands.register(app)
 doctor_command.register(app)
+web_commands.register(app)
 
 
 def run() -> None:

@@ -11,12 +11,15 @@ import json
 import re
 import sys
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, datetime, tzinfo
+from datetime import datetime
 from enum import Enum
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+
+from connector.labels import when as when  # commands format times with these
+from connector.labels import when_text as when_text
 
 
 def jsonable(value: Any) -> Any:
@@ -32,20 +35,6 @@ def jsonable(value: Any) -> Any:
     if isinstance(value, list | tuple | set | frozenset):
         return [jsonable(v) for v in value]
     return value
-
-
-def when(value: datetime | None, zone: tzinfo | None = None) -> str:
-    """A time for people, minutes precision: UTC, or in `zone` ([display] timezone)."""
-    if value is None:
-        return "-"
-    if zone is None:
-        return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    return value.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z")
-
-
-def when_text(value: str | None, zone: tzinfo | None = None) -> str:
-    """`when` for an ISO 8601 string (run summaries keep their times as text)."""
-    return when(datetime.fromisoformat(value), zone) if value else "-"
 
 
 _GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")

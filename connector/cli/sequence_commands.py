@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from connector import readmodels
 from connector.cli import views
 from connector.cli.output import when
 from connector.cli.state import get_state
@@ -17,8 +18,6 @@ from connector.errors import InvalidInput, SeqsyncError
 from connector.pipeline.context import Message
 from connector.pipeline.results import SequenceDeleted
 from connector.sequence_file import keep_step_ids, load_sequence_file
-from connector.store import connections as connection_store
-from connector.store import records as record_store
 from connector.store import sequences as seq_store
 from connector.wording import count
 
@@ -41,8 +40,7 @@ def find(ref: str) -> Sequence:
 
 
 def connected_count(seq_id: str) -> int:
-    with get_state().app().store.begin() as db:
-        return seq_store.connected_counts(db, [seq_id]).get(seq_id, 0)
+    return readmodels.connected_count(get_state().app(), seq_id)
 
 
 def show_sequence(seq: Sequence, headline: str) -> None:
@@ -117,16 +115,14 @@ def list_(
 ) -> None:
     """List sequences."""
     state = get_state()
-    with state.app().store.begin() as db:
-        found = seq_store.list_sequences(db, status)
-        counts = seq_store.connected_counts(db, [s.id for s in found])
+    found = readmodels.sequences_with_counts(state.app(), status)
     out = state.out
     out.emit(
-        [views.sequence_json(s, counts.get(s.id, 0)) for s in found],
+        [views.sequence_json(s, n) for s, n in found],
         out.table(
             ["name", "status", "entity", "activities", "connected", "owner", "id"],
-            ([s.name, s.status.value, s.entity, s.activity_count, counts.get(s.id, 0), s.owner,
-              s.id] for s in found),
+            ([s.name, s.status.value, s.entity, s.activity_count, n, s.owner, s.id]
+             for s, n in found),
             title=f"{len(found)} sequence{'s' if len(found) != 1 else ''}",
         ),
     )
@@ -174,11 +170,8 @@ def add_step(
     fields = _step_fields(step_type, name, description, template, days, hours)
     step = engine_sequences.make_step(step_type, **{k: v for k, v in fields.items()
                                                      if v is not None})  # type: ignore[arg-type]
-    engine_sequences.require_inactive(found)
-    at = position or len(found.steps) + 1
-    engine_sequences.check_step(step, at)
-    after = engine_sequences.insert_step(found, step, position)
-    _save_steps(after, f"added step {at} to {found.name!r}")
+    after = engine_sequences.add_step(found, step, position)
+    _save_steps(after, f"added step {position or len(found.steps) + 1} to {found.name!r}")
 
 
 @app.command("edit-step")
@@ -197,9 +190,7 @@ def edit_step(
     engine_sequences.require_inactive(found)
     index, current = engine_sequences.find_step(found, step)
     fields = _step_fields(current.type, name, description, template, days, hours)
-    changed = engine_sequences.change_step(found, step, {**fields, "position": position})
-    new_index = engine_sequences.index_of(changed, current.id) or 0
-    engine_sequences.check_step(changed.steps[new_index], new_index + 1)
+    changed = engine_sequences.edit_step(found, step, {**fields, "position": position})
     _save_steps(changed, f"edited step {index + 1} of {found.name!r}")
 
 
@@ -207,9 +198,8 @@ def edit_step(
 def remove_step(seq: Seq, step: Step) -> None:
     """Remove a step; records on it move to the next step (the sequence must be inactive)."""
     found = find(seq)
-    engine_sequences.require_inactive(found)
     index, _ = engine_sequences.find_step(found, step)
-    after = engine_sequences.remove_step(found, step)
+    after = engine_sequences.drop_step(found, step)
     _save_steps(after, f"removed step {index + 1} from {found.name!r}")
 
 
@@ -259,25 +249,14 @@ def records(seq: Seq) -> None:
     """Connected records: id, name, current step, status, connected since."""
     found = find(seq)
     state = get_state()
-    with state.app().store.begin() as db:
-        connections = connection_store.of_sequence(db, found.id)
-        recs = record_store.load_records(db, (c.record_id for c in connections))
+    rows = readmodels.connected_records(state.app(), found)
     out = state.out
-    rows = [
-        {
-            "record_id": c.record_id, "name": recs[c.record_id].name if c.record_id in recs else "",
-            "table": found.entity, "step": views.position_text(c, found),
-            "step_id": c.step_id, "state": c.state.value,
-            "status": views.state_text(c, found), "due_at": c.due_at, "since": c.connected_on,
-        }
-        for c in connections
-    ]
     out.emit(
         {"sequence": found.name, "sequence_id": found.id, "records": rows},
         out.table(
             ["record id", "name", "current step", "status", "since"],
-            ([r["record_id"], r["name"], r["step"], r["status"], when(c.connected_on, state.zone)]
-             for r, c in zip(rows, connections, strict=True)),
+            ([r["record_id"], r["name"], r["step"], r["status"], when(r["since"], state.zone)]
+             for r in rows),
             title=f"{count(len(rows), 'record')} connected to {found.name!r}",
         ),
     )

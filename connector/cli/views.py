@@ -6,18 +6,10 @@ from typing import Any
 
 from rich.table import Table
 
-from connector.cli.output import Output, when
-from connector.engine.models import Connection, Sequence, Step
-from connector.engine.sequences import index_of, structure_problem
-
-
-def step_label(step: Step) -> str:
-    if step.is_wait:
-        parts = [f"{step.days} day{'s' if step.days != 1 else ''}"] if step.days else []
-        if step.hours:
-            parts.append(f"{step.hours} hour{'s' if step.hours != 1 else ''}")
-        return "wait " + " ".join(parts)
-    return f"{step.type.value}: {step.name}"
+from connector.cli.output import Output
+from connector.engine.models import Sequence, Step
+from connector.engine.sequences import structure_problem
+from connector.labels import step_label, when
 
 
 def step_json(step: Step, position: int) -> dict[str, Any]:
@@ -69,20 +61,3 @@ def properties_table(out: Output, seq: Sequence, connected: int) -> Table:
     if problem:
         rows.append(("not ready", problem))
     return out.table(["property", "value"], rows, title=f"Sequence {seq.name!r}")
-
-
-def position_text(connection: Connection, seq: Sequence | None) -> str:
-    if seq is None:
-        return connection.step_id
-    index = index_of(seq, connection.step_id)
-    if index is None:
-        return connection.step_id
-    return f"{index + 1}/{len(seq.steps)} {step_label(seq.steps[index])}"
-
-
-def state_text(connection: Connection, seq: Sequence | None) -> str:
-    if seq is not None and not seq.is_active:
-        return "paused (sequence inactive)"
-    if connection.state.value == "waiting":
-        return "activity open in the CRM (or queued)"
-    return f"due {when(connection.due_at)}"

@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from connector import labels
 from connector.app import open_app
 from connector.cli import views
 from connector.cli.output import Output, when
@@ -77,11 +78,11 @@ def tour(out: Output, examples: Path) -> None:
                 connections = connection_store.of_sequence(db, lead_seq.id)
             names = {r.id: r.name for r in SAMPLE_LEADS}
             out.emit(
-                [{"record": names[c.record_id], "step": views.position_text(c, lead_seq),
-                  "status": views.state_text(c, lead_seq)} for c in connections],
+                [{"record": names[c.record_id], "step": labels.position_text(c, lead_seq),
+                  "status": labels.state_text(c, lead_seq)} for c in connections],
                 out.table(["record", "current step", "status"],
-                          ([names[c.record_id], views.position_text(c, lead_seq),
-                            views.state_text(c, lead_seq)] for c in connections),
+                          ([names[c.record_id], labels.position_text(c, lead_seq),
+                            labels.state_text(c, lead_seq)] for c in connections),
                           title=f"Records on {lead_seq.name!r}"),
             )
 

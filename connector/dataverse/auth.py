@@ -185,12 +185,17 @@ def msal_http_client(crm: CrmConfig) -> requests.Session:
     MSAL's own `verify=` sets `Session.verify`, which requests lets REQUESTS_CA_BUNDLE
     override (psf/requests#3829); a per-request `verify` always wins.
     """
+    return https_session(crm.ca_bundle, (crm.connect_timeout, crm.read_timeout))
+
+
+def https_session(ca_bundle: Path | None, timeout: tuple[float, float]) -> requests.Session:
+    """A session whose every request has these timeouts and trusts `ca_bundle` (if given)."""
     session = requests.Session()
-    # No retries of its own: the client's one retry policy decides (see get_token).
+    # No retries of its own: the caller's retry policy decides (see get_token).
     session.mount("https://", HTTPAdapter(max_retries=0))
-    options: dict[str, Any] = {"timeout": (crm.connect_timeout, crm.read_timeout)}
-    if crm.ca_bundle is not None:
-        options["verify"] = str(crm.ca_bundle)
+    options: dict[str, Any] = {"timeout": timeout}
+    if ca_bundle is not None:
+        options["verify"] = str(ca_bundle)
     session.request = functools.partial(session.request, **options)  # type: ignore[method-assign]
     return session
 

@@ -154,3 +154,28 @@ def index_of(seq: Sequence, step_id: str) -> int | None:
         if step.id == step_id:
             return index
     return None
+
+
+# Whole edits, as a designer makes them: each checks what it can before the save, and returns
+# the sequence to save with one Update message (whose plugins check the rest).
+
+
+def add_step(seq: Sequence, step: Step, position: int | None = None) -> Sequence:
+    require_inactive(seq)
+    check_step(step, position or len(seq.steps) + 1)
+    return insert_step(seq, step, position)
+
+
+def edit_step(seq: Sequence, ref: str, changes: dict[str, Any]) -> Sequence:
+    """`changes` may hold a `position` (1-based) to move the step; the step keeps its id."""
+    require_inactive(seq)
+    _, current = find_step(seq, ref)
+    changed = change_step(seq, ref, changes)
+    index = index_of(changed, current.id) or 0
+    check_step(changed.steps[index], index + 1)
+    return changed
+
+
+def drop_step(seq: Sequence, ref: str) -> Sequence:
+    require_inactive(seq)
+    return remove_step(seq, ref)

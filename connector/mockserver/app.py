@@ -10,6 +10,7 @@ from collections.abc import Callable
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from .auth import Entra, TokenError
+from .authorize import SignIn
 from .batch import BatchRunner
 from .errors import ApiError
 from .limits import Limits, Stats
@@ -36,6 +37,7 @@ class App:
         self.limits = limits
         self.stats = stats
         self.admin = admin
+        self.signin = SignIn(entra, dv)
         api.batch_handler = BatchRunner(dv.store, api.handle, api.api_url, self._batch_op).run
 
     def _batch_op(self, req: ApiRequest, resp: ApiResponse) -> None:
@@ -55,6 +57,11 @@ class App:
         if path.startswith("/_mock/"):
             resp = self._admin(method, path, body)
             self.stats.record(method, f"{method} {path}", resp.status, api=False)
+            return resp
+        signin = self.signin.route(method, path, query, body)
+        if signin is not None:
+            route, resp = signin
+            self.stats.record(method, route, resp.status, api=False)
             return resp
         m = re.match(r"^/([^/]+)/(v2\.0/\.well-known/openid-configuration|oauth2/v2\.0/token)$",
                      path)
@@ -90,6 +97,9 @@ class App:
             except ValueError:
                 basic = None
         try:
+            if form.get("grant_type") == "authorization_code" and tenant == self.entra.tenant:
+                return ApiResponse.json(200, self.signin.token(form, basic),
+                                        {"Cache-Control": "no-store"})
             return ApiResponse.json(200, self.entra.issue(form, tenant, basic),
                                     {"Cache-Control": "no-store"})
         except TokenError as exc:

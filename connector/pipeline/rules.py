@@ -9,13 +9,26 @@ from connector.engine.models import (
     EndReason,
     Sequence,
 )
-from connector.errors import InvalidInput, RuleViolation
+from connector.errors import EditConflict, InvalidInput, RuleViolation
 from connector.pipeline.checks import connect_refusals, require_active
 from connector.pipeline.context import Context, Message, PluginStep, Stage, plugin
 from connector.store import connections as connection_store
 from connector.store import sequences as seq_store
 
 MAX_NAME = 200
+
+
+@plugin(Message.UPDATE, Stage.PRE_VALIDATION, order=5, name="unchanged-since-opened")
+def unchanged_since_opened(ctx: Context) -> None:
+    """An Update carrying the version (modified_on) its editor read is refused when the
+    sequence was saved since: two editors never silently overwrite each other."""
+    seen = ctx.target.modified_on
+    before: Sequence = ctx.pre_image
+    if seen is not None and before.modified_on is not None and seen != before.modified_on:
+        raise EditConflict(
+            f"sequence {before.name!r} changed since you opened it (saved "
+            f"{before.modified_on:%Y-%m-%d %H:%M:%S} UTC): reload it and make your change again"
+        )
 
 
 @plugin(Message.UPDATE, Stage.PRE_VALIDATION, order=10, name="edit-only-when-inactive")
@@ -117,6 +130,7 @@ def disconnect_on_delete(ctx: Context) -> None:
 
 
 BUILT_IN: tuple[PluginStep, ...] = (
+    unchanged_since_opened,
     edit_only_when_inactive,
     sequence_on_create,
     sequence_on_update,

@@ -7,7 +7,7 @@ from datetime import datetime
 from types import MappingProxyType
 from typing import Any
 
-from sqlalchemy import Connection, Row, Select, bindparam, insert, select, update
+from sqlalchemy import Connection, Row, Select, bindparam, func, insert, select, update
 from sqlalchemy.sql import ColumnElement
 
 from connector.engine.models import Record
@@ -125,8 +125,13 @@ def _records_query(
     where: Mapping[str, str] | None,
     open_only: bool,
     limit: int | None,
+    name_contains: str | None = None,
 ) -> Select[Any]:
     query = select(columns).order_by(records.c.table, records.c.name, records.c.id)
+    if name_contains:
+        query = query.where(
+            func.lower(records.c.name).contains(name_contains.lower(), autoescape=True)
+        )
     if table:
         query = query.where(records.c.table == table)
     if open_only:
@@ -148,9 +153,10 @@ def query_records(
     where: Mapping[str, str] | None = None,
     open_only: bool = False,
     limit: int | None = None,
+    name_contains: str | None = None,
 ) -> list[Record]:
     query = _records_query(records, table=table, unconnected=unconnected, where=where,
-                           open_only=open_only, limit=limit)
+                           open_only=open_only, limit=limit, name_contains=name_contains)
     return [record_from_row(row) for row in db.execute(query)]
 
 

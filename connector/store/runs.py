@@ -56,6 +56,8 @@ def recent(db: Connection, limit: int = 10) -> list[dict[str, Any]]:
             "activities_completed": summary.get("activities_completed", 0),
             "errors": summary.get("errors", 0),
             "crm_requests": summary.get("crm_requests", 0),
+            "retries": summary.get("retries", 0),
+            "throttled": summary.get("throttled", 0),
             "error": row.error,
         })
     return out

@@ -36,11 +36,17 @@ ALLOWED: dict[str, set[str]] = {
     "health": {"errors"},
     "metrics": {"app", "sync", "store", "health", "config", "errors"},
     "doctor": {"app", "sync", "mapping", "dataverse", "config", "errors", "logs"},
-    "demo": {"app", "sync", "pipeline", "store", "engine", "dataverse", "mockserver",
+    "demo": {"app", "sync", "pipeline", "store", "engine", "dataverse", "mockserver", "web",
              "sequence_file", "shipped", "wording", "config"},
+    "labels": {"engine"},
+    "readmodels": {"app", "store", "engine", "labels", "errors"},
+    "connecting": {"app", "pipeline", "store", "engine", "errors"},
+    "web": {"app", "sync", "pipeline", "store", "engine", "mapping", "dataverse", "mockserver",
+            "demo", "doctor", "metrics", "health", "sequence_file", "shipped", "wording",
+            "readmodels", "connecting", "labels", "config", "errors", "logs"},
     "cli": {"app", "sync", "pipeline", "store", "engine", "mapping", "dataverse", "mockserver",
             "demo", "doctor", "metrics", "health", "sequence_file", "shipped", "wording",
-            "config", "errors", "logs"},
+            "readmodels", "connecting", "labels", "web", "config", "errors", "logs"},
     "__main__": {"cli"},
     "connector": set(),  # the package's own __init__
 }
@@ -175,3 +181,18 @@ def test_the_core_does_not_import_the_example_plugin() -> None:
 def test_the_cycle_finder_sees_a_cycle() -> None:
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
     assert _cycles({"a": {"b"}, "b": set()}) == []
+
+
+def test_the_web_console_reads_the_store_in_one_place_and_writes_no_sql() -> None:
+    """connector/web stays thin: state reads go through web/data.py (one place to re-point
+    when the store changes), writes through App.execute; no SQLAlchemy anywhere in it."""
+    offences = []
+    for module, path in modules().items():
+        if part_of(module) != "web":
+            continue
+        text = path.read_text(encoding="utf-8")
+        if path.name != "data.py" and any(part_of(n) == "store" for n in imports_of(module)):
+            offences.append(f"{module} imports the store")
+        if "sqlalchemy" in text or "connector.mockserver" in text:
+            offences.append(f"{module} uses SQLAlchemy or the mock")
+    assert not offences, "\n".join(offences)

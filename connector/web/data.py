@@ -1,0 +1,92 @@
+"""Every read the web console makes of the state, in one place (the store's functions and the
+shared read models). Pages never touch the database otherwise; writes go through App.execute."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from connector import readmodels
+from connector.app import App
+from connector.engine.models import Sequence
+from connector.errors import NotFound
+from connector.readmodels import RecordDetail
+from connector.store import records as record_store
+from connector.store import runs as run_store
+from connector.store import sequences as seq_store
+from connector.store import stats as stats_store
+
+CANDIDATES_SHOWN = 200
+
+
+def sequences(app: App) -> list[tuple[Sequence, int]]:
+    return readmodels.sequences_with_counts(app)
+
+
+def sequence(app: App, sequence_id: str) -> Sequence:
+    with app.store.begin() as db:
+        found = seq_store.load_sequence(db, sequence_id)
+    if found is None:
+        raise NotFound(f"no sequence with id {sequence_id!r}")
+    return found
+
+
+def name_taken(app: App, name: str) -> bool:
+    with app.store.begin() as db:
+        return seq_store.name_owner(db, name) is not None
+
+
+def connected_count(app: App, sequence_id: str) -> int:
+    return readmodels.connected_count(app, sequence_id)
+
+
+def connected_records(app: App, seq: Sequence) -> list[dict[str, Any]]:
+    return readmodels.connected_records(app, seq)
+
+
+def candidates(app: App, seq: Sequence, text: str, where: Mapping[str, str]
+               ) -> list[dict[str, Any]]:
+    """Open records of the sequence's table on no sequence, by name and column filters."""
+    return readmodels.records_with_place(
+        app, table=seq.entity, unconnected=True, open_only=True, where=where,
+        name_contains=text or None, limit=CANDIDATES_SHOWN,
+    )
+
+
+def where_filters(text: str) -> dict[str, str]:
+    """COLUMN=VALUE filters, one a line, as the CLI's --where takes them."""
+    return record_store.parse_where(line for line in text.splitlines() if line.strip())
+
+
+def record_names(app: App, ids: list[str]) -> dict[str, str]:
+    with app.store.begin() as db:
+        return {rid: r.name for rid, r in record_store.load_records(db, ids).items()}
+
+
+def record(app: App, record_id: str) -> RecordDetail:
+    """A record in the local state (a quarantined row that never got there is not found)."""
+    detail = readmodels.record_detail(app, record_id)
+    if detail.record is None:
+        held = detail.quarantined or {}
+        raise NotFound(f"record {record_id!r} is quarantined since {held.get('since')}: "
+                       f"{held.get('error')}")
+    return detail
+
+
+def runs(app: App, limit: int = 20) -> list[dict[str, Any]]:
+    with app.store.begin() as db:
+        return run_store.recent(db, limit)
+
+
+def backlog(app: App, now: datetime) -> dict[str, int]:
+    with app.store.begin() as db:
+        return stats_store.backlog(db, now)
+
+
+def outcomes(app: App, seq: Sequence) -> dict[str, Any]:
+    """Records on each step now (a funnel down the sequence) and how connections ended."""
+    with app.store.begin() as db:
+        on_step = stats_store.step_counts(db, seq.id)
+        ended = stats_store.endings(db, seq.id)
+    return {"steps": [(step, on_step.get(step.id, 0)) for step in seq.steps], "endings": ended}
