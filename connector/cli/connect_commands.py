@@ -10,11 +10,11 @@ import typer
 from connector import connecting
 from connector.cli.sequence_commands import find
 from connector.cli.state import get_state
-from connector.cli.where import parse_where
 from connector.engine.models import DisconnectRequest, EndReason
 from connector.errors import EXIT_PARTIAL, InvalidInput, RuleViolation, SeqsyncError
 from connector.pipeline.context import Message
 from connector.pipeline.results import BulkResult
+from connector.where import parse_where
 from connector.wording import count
 
 

@@ -9,8 +9,8 @@ import typer
 from connector import readmodels
 from connector.cli.output import when
 from connector.cli.state import get_state
-from connector.cli.where import parse_where
 from connector.errors import InvalidInput
+from connector.where import parse_where
 from connector.wording import count
 
 app = typer.Typer(no_args_is_help=True, help="Leads and opportunities known locally.")

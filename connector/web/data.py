@@ -16,6 +16,7 @@ from connector.store import records as record_store
 from connector.store import runs as run_store
 from connector.store import sequences as seq_store
 from connector.store import stats as stats_store
+from connector.where import parse_where
 
 CANDIDATES_SHOWN = 200
 
@@ -54,9 +55,11 @@ def candidates(app: App, seq: Sequence, text: str, where: Mapping[str, str]
     )
 
 
-def where_filters(text: str) -> dict[str, str]:
-    """COLUMN=VALUE filters, one a line, as the CLI's --where takes them."""
-    return record_store.parse_where(line for line in text.splitlines() if line.strip())
+def where_filters(app: App, seq: Sequence, text: str) -> dict[str, str]:
+    """COLUMN=VALUE filters, one a line, checked as the CLI's --where (columns of the
+    sequence's table only)."""
+    lines = [line for line in text.splitlines() if line.strip()]
+    return parse_where(lines, app.settings, seq.entity, option="filter")
 
 
 def record_names(app: App, ids: list[str]) -> dict[str, str]:

@@ -3,6 +3,8 @@ one is and what is up next, disconnect."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from starlette.responses import Response
 from starlette.routing import Route
 
@@ -21,7 +23,12 @@ def sequence_records(ctx: Ctx) -> Response:
     seq = data.sequence(app, ctx.param("id"))
     search, where = ctx.param("q"), ctx.request.query_params.get("where", "")
     looked = bool(search or where or ctx.request.query_params.get("look"))
-    found = data.candidates(app, seq, search, data.where_filters(where)) if looked else []
+    found: list[dict[str, Any]] = []
+    if looked:
+        try:
+            found = data.candidates(app, seq, search, data.where_filters(app, seq, where))
+        except InvalidInput as exc:  # a filter line the person can fix: said on the page
+            ctx.session.notice(str(exc), "error")
     return ctx.render(
         "records.html", seq=seq, rows=data.connected_records(app, seq), candidates=found,
         looked=looked, q=search, where=where, shown_max=data.CANDIDATES_SHOWN,
@@ -41,7 +48,7 @@ def connect(ctx: Ctx) -> Response:
     seq = data.sequence(app, ctx.param("id"))
     ids = [i.lower() for i in ctx.fields("record")]
     if ctx.field("all_matching"):
-        ids = open_unconnected_ids(app, seq, data.where_filters(ctx.field("where")))
+        ids = open_unconnected_ids(app, seq, data.where_filters(app, seq, ctx.field("where")))
     if not ids:
         raise InvalidInput("nothing to connect: tick some records, or connect all matching")
     result = connect_records(app, seq, ids, user=ctx.user)

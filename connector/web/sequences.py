@@ -12,6 +12,7 @@ from connector.engine.sequences import new_id, structure_problem
 from connector.pipeline.context import Message
 from connector.web import data
 from connector.web.access import Ctx, action, redirect, view
+from connector.wording import count
 
 
 @view
@@ -53,8 +54,8 @@ def activate(ctx: Ctx) -> Response:
 def deactivate(ctx: Ctx) -> Response:
     seq = ctx.console.app.execute(Message.DEACTIVATE, ctx.param("id"), user=ctx.user)
     paused = data.connected_count(ctx.console.app, seq.id)
-    ctx.session.notice(f"sequence {seq.name!r} is inactive; its {paused} connected records "
-                       "are paused")
+    ctx.session.notice(f"sequence {seq.name!r} is inactive: "
+                       f"{count(paused, 'connected record')} paused")
     return redirect(ctx.field("back") or f"/sequences/{seq.id}")
 
 
@@ -87,8 +88,8 @@ def confirm_delete(ctx: Ctx) -> Response:
 @action
 def delete(ctx: Ctx) -> Response:
     result = ctx.console.app.execute(Message.DELETE, ctx.param("id"), user=ctx.user)
-    ctx.session.notice(f"deleted sequence {result.sequence.name!r}; {result.disconnected} "
-                       "records disconnected")
+    ctx.session.notice(f"deleted sequence {result.sequence.name!r}; "
+                       f"{count(result.disconnected, 'record')} disconnected")
     return redirect("/")
 
 

@@ -39,14 +39,15 @@ ALLOWED: dict[str, set[str]] = {
     "demo": {"app", "sync", "pipeline", "store", "engine", "dataverse", "mockserver", "web",
              "sequence_file", "shipped", "wording", "config"},
     "labels": {"engine"},
+    "where": {"mapping", "store", "config", "errors"},
     "readmodels": {"app", "store", "engine", "labels", "errors"},
     "connecting": {"app", "pipeline", "store", "engine", "errors"},
     "web": {"app", "sync", "pipeline", "store", "engine", "mapping", "dataverse", "mockserver",
             "demo", "doctor", "metrics", "health", "sequence_file", "shipped", "wording",
-            "readmodels", "connecting", "labels", "config", "errors", "logs"},
+            "readmodels", "connecting", "labels", "where", "config", "errors", "logs"},
     "cli": {"app", "sync", "pipeline", "store", "engine", "mapping", "dataverse", "mockserver",
             "demo", "doctor", "metrics", "health", "sequence_file", "shipped", "wording",
-            "readmodels", "connecting", "labels", "web", "config", "errors", "logs"},
+            "readmodels", "connecting", "labels", "where", "web", "config", "errors", "logs"},
     "__main__": {"cli"},
     "connector": set(),  # the package's own __init__
 }

@@ -234,6 +234,19 @@ def test_connect_reports_each_record_and_shows_up_next(browser, state: App) -> N
     assert notices(again.text) == ["3 connected, 0 skipped"]  # every open lead on no sequence
 
 
+def test_a_filter_on_an_unknown_column_is_refused_by_name(browser) -> None:
+    manager = browser("manager")
+    page = build(manager)
+    post(manager, page, f"{page}/activate")
+    shown = manager.get(f"{page}/records", params={"where": "nosuchcol=1"})
+    assert shown.status_code == 200
+    [said] = notices(shown.text)
+    assert said.startswith("filter nosuchcol=...: no such column of lead records (known: id,")
+    refused = post(manager, f"{page}/records", f"{page}/connect", all_matching="1",
+                   where="nosuchcol=1")
+    assert notices(refused.text) == [said]
+
+
 def test_hostile_names_are_shown_as_text(browser, state: App) -> None:
     manager = browser("manager")
     page = build(manager, name="<script>alert('s')</script>")

@@ -1,5 +1,5 @@
-"""`--where COLUMN=VALUE` for records: only columns a record has, or the filter silently
-matches nothing."""
+"""COLUMN=VALUE filters of records (the CLI's `--where`, the web console's filter box): only
+columns a record has, or the filter silently matches nothing."""
 
 from __future__ import annotations
 
@@ -21,13 +21,16 @@ def known_columns(settings: Settings, table: str | None) -> list[str]:
     return [*record_store.FIELDS, *(c for c in extra if c not in record_store.FIELDS)]
 
 
-def parse_where(pairs: Iterable[str], settings: Settings, table: str | None) -> dict[str, str]:
+def parse_where(
+    pairs: Iterable[str], settings: Settings, table: str | None, option: str = "--where"
+) -> dict[str, str]:
+    """`option` names the filter in the error, as the person typed it."""
     conditions = record_store.parse_where(pairs)
     known = known_columns(settings, table)
     for column in conditions:
         if column not in known:
             on = f" of {table} records" if table else ""
             raise InvalidInput(
-                f"--where {printable(column)}=...: no such column{on} (known: {', '.join(known)})"
+                f"{option} {printable(column)}=...: no such column{on} (known: {', '.join(known)})"
             )
     return conditions
