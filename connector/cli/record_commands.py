@@ -79,8 +79,7 @@ def show(record_id: Annotated[str, typer.Argument(help="Record id.")]) -> None:
     up_next: dict[str, Any] | None = None
     following: list[str] = []
     if conn and seq:
-        index = next((n for n, s in enumerate(seq.steps) if s.id == conn.step_id), None)
-        following = [views.step_label(s) for s in seq.steps[(index or 0) + 1 :]]
+        following = views.steps_after(seq, conn.step_id)
         up_next = {
             "sequence": seq.name, "sequence_id": seq.id,
             "step": views.position_text(conn, seq), "step_id": conn.step_id,

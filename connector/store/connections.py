@@ -19,7 +19,13 @@ from sqlalchemy import (
 )
 
 from connector.engine.models import Connection as Conn
-from connector.engine.models import ConnectionState, HistoryEvent, Sequence, SequenceStatus
+from connector.engine.models import (
+    ConnectionState,
+    HistoryEvent,
+    Sequence,
+    SequenceStatus,
+    all_steps,
+)
 from connector.store.bulk import execute_many, sqlite_value
 from connector.store.chunks import chunks, unique
 from connector.store.schema import connection_history, connections, records, sequences
@@ -123,7 +129,8 @@ def insert_history(
     """Append history lines, with the sequence and step names as they are now."""
     if not events:
         return
-    step_names = {s.id: s.name or s.type.value for seq in seqs.values() for s in seq.steps}
+    step_names = {s.id: s.name or s.type.value for seq in seqs.values()
+                  for s in all_steps(seq.steps)}
     execute_many(db, insert(connection_history), [
         {
             "connection_id": e.connection_id, "record_id": e.record_id,

@@ -161,6 +161,8 @@ connection_history = Table(
     Column("message", Text, nullable=True),
     Index("ix_history_record", "record_id", "id"),
     Index("ix_history_connection", "connection_id"),
+    # Revision 0003: branch counts per condition step for `sequence show`.
+    Index("ix_history_sequence_event", "sequence_id", "event", "step_id"),
 )
 
 # Activities to create in the CRM, and what became of them. The activity_id is deterministic
