@@ -28,7 +28,12 @@ from connector.engine.models import (
     TableColumns,
     UpdateRecord,
 )
-from connector.engine.progression import advance_on_outcome, move_off_removed_step, on_signal, plan_due
+from connector.engine.progression import (
+    advance_on_outcome,
+    move_off_removed_step,
+    on_signal,
+    plan_due,
+)
 from connector.errors import InvalidInput
 
 
