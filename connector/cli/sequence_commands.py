@@ -11,7 +11,6 @@ import typer
 
 from connector.cli import views
 from connector.cli.output import when
-from connector.cli.sequence_file import keep_step_ids, load_sequence_file
 from connector.cli.state import get_state
 from connector.engine import sequences as engine_sequences
 from connector.engine.models import (
@@ -27,6 +26,7 @@ from connector.engine.models import (
 from connector.errors import InvalidInput, SeqsyncError
 from connector.pipeline.context import Message
 from connector.pipeline.results import SequenceDeleted
+from connector.sequence_file import keep_step_ids, load_sequence_file
 from connector.store import connections as conn_store
 from connector.store import records as record_store
 from connector.store import sequences as seq_store

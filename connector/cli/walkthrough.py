@@ -9,10 +9,9 @@ from typing import Annotated
 
 import typer
 
-from connector.app import open_app, plan_due_batches
+from connector.app import open_app
 from connector.cli import views
 from connector.cli.output import Output, when
-from connector.cli.sequence_file import load_sequence_file
 from connector.cli.state import get_state
 from connector.engine.models import (
     ActivityOutcome,
@@ -21,8 +20,10 @@ from connector.engine.models import (
     Record,
 )
 from connector.pipeline.context import Message
+from connector.sequence_file import load_sequence_file
 from connector.store import connections as conn_store
 from connector.store import outbox as outbox_store
+from connector.sync.plan import plan_due_batches
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "sequences"
 

@@ -162,19 +162,19 @@ def due_count(db: Connection, now: datetime) -> int:
 
 class DuePage(list[Conn]):
     """A page of due connections, with their records' (table, owner id), as read inside the
-    transaction `connection`. StepDue may trust these very objects instead of reading them
+    transaction `db`. StepDue may trust these very objects instead of reading them
     again when it runs in that same transaction."""
 
     def __init__(self, conns: Iterable[Conn], owners: dict[str, tuple[str, str | None]],
-                 connection: Connection) -> None:
+                 db: Connection) -> None:
         super().__init__(conns)
         self.owners = owners
-        self.connection = connection
+        self.db = db
         self.read = {c.id: c for c in self}
 
     def trusted(self, db: Connection) -> dict[str, Conn]:
         """id -> connection for rows read in `db`'s transaction (none for another one)."""
-        return self.read if self.connection is db else {}
+        return self.read if self.db is db else {}
 
 
 _DUE_COLUMNS = (
@@ -267,3 +267,48 @@ def due_page(
         ))
         owners[record_id] = (table, owner)
     return DuePage(conns, owners, db)
+
+
+def history_mark(db: Connection) -> int:
+    """The newest history id: events after it are what came since."""
+    return int(db.execute(select(func.max(connection_history.c.id))).scalar() or 0)
+
+
+def ended_by_reason(db: Connection, after: int = 0) -> dict[str, int]:
+    """How many connections ended, by reason, in history events after id `after`."""
+    query = (
+        select(connection_history.c.reason, func.count())
+        .where(connection_history.c.id > after, connection_history.c.event == "ended")
+        .group_by(connection_history.c.reason)
+    )
+    return {str(reason): int(count) for reason, count in db.execute(query)}
+
+
+def count_by_state(db: Connection) -> dict[str, int]:
+    query = select(connections.c.state, func.count()).group_by(connections.c.state)
+    return {str(state): int(n) for state, n in db.execute(query)}
+
+
+def ended_in_error(db: Connection, limit: int = 50) -> list[dict[str, Any]]:
+    """Connections that ended with reason `error`, for records not reconnected since."""
+    query = (
+        select(
+            connection_history.c.record_id, connection_history.c.sequence_name,
+            connection_history.c.at, connection_history.c.message, records.c.name,
+        )
+        .join(records, records.c.id == connection_history.c.record_id, isouter=True)
+        .join(connections, connections.c.record_id == connection_history.c.record_id,
+              isouter=True)
+        .where(
+            connection_history.c.event == "ended",
+            connection_history.c.reason == "error",
+            connections.c.id.is_(None),
+        )
+        .order_by(connection_history.c.id.desc())
+        .limit(limit)
+    )
+    return [
+        {"record_id": r.record_id, "record_name": r.name or "", "sequence": r.sequence_name,
+         "at": r.at.isoformat(), "message": r.message or ""}
+        for r in db.execute(query)
+    ]

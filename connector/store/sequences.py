@@ -222,3 +222,22 @@ def step_counts(db: Connection, sequence_id: str) -> dict[str, dict[str, int]]:
     for step_id, branch, n in db.execute(took):
         counts.setdefault(step_id, {})[str(branch)] = n
     return counts
+
+
+def load_summary(db: Connection) -> list[dict[str, object]]:
+    """Every sequence with how many records are connected to it."""
+    counts = (
+        select(connections.c.sequence_id, func.count().label("connected"))
+        .group_by(connections.c.sequence_id)
+        .subquery()
+    )
+    query = (
+        select(sequences.c.id, sequences.c.name, sequences.c.entity, sequences.c.status,
+               func.coalesce(counts.c.connected, 0))
+        .join(counts, counts.c.sequence_id == sequences.c.id, isouter=True)
+        .order_by(sequences.c.name)
+    )
+    return [
+        {"id": r[0], "name": r[1], "entity": r[2], "status": r[3], "connected": int(r[4])}
+        for r in db.execute(query)
+    ]
