@@ -13,6 +13,7 @@ from .metadata import Metadata
 from .query import Collection, DeltaTokens, Source
 from .schema import ACTIVITY_SETS, BULK_SETS, BY_LOGICAL, BY_SET, POINTER_SET
 from .service import LOOKUP_NOTE, Dataverse, RefResolver, parse_guid
+from .templates import instantiate_template
 
 _SEGMENT = re.compile(r"^(?P<name>[A-Za-z_$][\w.$]*)(?:\((?P<key>[^)]*)\))?(?:/(?P<rest>.*))?$")
 _GUID_KEY = re.compile(r"^(?:\w+=)?(?P<id>[0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12})$")
@@ -70,6 +71,8 @@ class WebApi:
         name, key, rest = m.group("name"), m.group("key"), m.group("rest")
         if name in ("WhoAmI", "Microsoft.Dynamics.CRM.WhoAmI"):
             return self._who_am_i(req)
+        if name in ("InstantiateTemplate", "Microsoft.Dynamics.CRM.InstantiateTemplate"):
+            return instantiate_template(self.dv, req, self.api_url)
         if name == "EntityDefinitions":
             if req.method != "GET":
                 raise ApiError(405, "", "Metadata is read-only in the mock.")
