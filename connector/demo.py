@@ -120,6 +120,12 @@ class Demo:
         self.say(f"[bold]seqsync demo[/]: a mock Dataverse at {self.crm.url} (HTTPS, tenant "
                  f"{self.crm.tenant}) with {LEADS} leads and {OPPORTUNITIES} opportunities.")
         self.say(f"State and config in {self.folder}.")
+        # The opportunity example's email step names this CRM email template.
+        self.crm.insert("templates", {
+            "title": "proposal-cover-letter", "templatetypecode": "opportunity",
+            "languagecode": 1033, "subject": "Your proposal: {!opportunity:name;}",
+            "body": "<p>Please find the proposal for {!opportunity:name;your project}.</p>",
+        })
         self.sync(DAY0, "first run: full read of leads and opportunities")
 
         with self.app(DAY0) as app:

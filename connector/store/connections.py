@@ -84,6 +84,21 @@ def by_ids_with_owner(
     return found, owners
 
 
+def connected_by_email(db: Connection, addresses: Iterable[str]) -> dict[str, list[str]]:
+    """Lower-case email address -> ids of connected records with that address (replies
+    matched by sender: only connected records can be ended by one)."""
+    found: dict[str, list[str]] = {}
+    for batch in chunks(unique(a.strip().lower() for a in addresses if a and a.strip())):
+        query = (
+            select(func.lower(records.c.email), records.c.id)
+            .join(connections, connections.c.record_id == records.c.id)
+            .where(func.lower(records.c.email).in_(batch))
+        )
+        for address, record_id in db.execute(query):
+            found.setdefault(address, []).append(record_id)
+    return found
+
+
 def by_activity(db: Connection, activity_ids: Iterable[str]) -> dict[str, Conn]:
     return {c.activity_id: c for c in _select_in(db, "activity_id", activity_ids) if c.activity_id}
 

@@ -60,6 +60,12 @@ class RecordingWriter:
     def query_in(self, *args: Any, **kwargs: Any) -> Any:
         return self._reader.query_in(*args, **kwargs)
 
+    def query(self, *args: Any, **kwargs: Any) -> Any:
+        return self._reader.query(*args, **kwargs)
+
+    def instantiate_template(self, *args: Any, **kwargs: Any) -> Any:
+        return self._reader.instantiate_template(*args, **kwargs)
+
     def _note(self, action: str, entity_set: str, items: list[dict[str, Any]]) -> None:
         self._report.note_write({
             "action": action, "entity_set": entity_set, "count": len(items),

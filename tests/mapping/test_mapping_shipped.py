@@ -31,7 +31,7 @@ def test_shipped_targets() -> None:
     assert (lead.entity_set, lead.primary_key) == ("leads", "leadid")
     assert lead.select_columns() == [
         "leadid", "fullname", "statecode", "_ownerid_value", "emailaddress1", "telephone1",
-        "modifiedon", "companyname",
+        "modifiedon", "companyname", "leadqualitycode",
     ]
     opportunity = mappings.target("opportunity")
     assert opportunity.entity_set == "opportunities"
