@@ -87,8 +87,9 @@ def show(record_id: Annotated[str, typer.Argument(help="Record id.")]) -> None:
             "due_at": conn.due_at, "activity_id": conn.activity_id,
             "connected_on": conn.connected_on, "then": following,
         }
+    paths = views.connection_paths(history, activities)
     data = {
-        "record": record, "up_next": up_next,
+        "record": record, "up_next": up_next, "connections": paths,
         "activities": [dict(a._mapping) for a in activities],
         "history": [dict(h._mapping) for h in history],
     }
@@ -106,6 +107,13 @@ def show(record_id: Annotated[str, typer.Argument(help="Record id.")]) -> None:
         ]))
     else:
         parts.append("not connected to a sequence")
+    if paths:
+        parts.append(out.table(
+            ["sequence", "path taken", "ended", "CRM activity ids"],
+            ([p["sequence"], views.path_text(p["path"]),
+              (p["ended"] or "(on it)") + (f": {p['end_message']}" if p["end_message"] else ""),
+              ", ".join(p["activity_ids"])] for p in paths),
+            title="Sequences"))
     if activities:
         parts.append(out.table(
             ["activity", "type", "subject", "due", "status", "in CRM"],

@@ -30,6 +30,7 @@ from connector.sequence_file import keep_step_ids, load_sequence_file
 from connector.store import connections as conn_store
 from connector.store import records as record_store
 from connector.store import sequences as seq_store
+from connector.sync.templates import check_against_crm
 
 app = typer.Typer(no_args_is_help=True, help="Create, edit, inspect and delete sequences.")
 
@@ -104,6 +105,7 @@ def apply(
 ) -> None:
     """Create a sequence from a file, or update the inactive sequence of that name."""
     wanted = load_sequence_file(file)
+    _check_templates(wanted, f"{file}: ")
     app_ = get_state().app()
     with app_.store.begin() as db:
         existing_id = seq_store.name_owner(db, wanted.name)
@@ -325,10 +327,22 @@ def remove_step(seq: Seq, step: Step) -> None:
     _save_steps(after, f"removed step {address} from {found.name!r}")
 
 
+def _check_templates(seq: Sequence, origin: str) -> None:
+    """Templates named by email steps must exist in the CRM; offline, the next sync checks."""
+    problems, unchecked = check_against_crm(get_state().settings, seq)
+    if problems:
+        first = problems[0]
+        raise InvalidInput(f"{origin}{first.step}: {first.message}")
+    if unchecked:
+        get_state().out.note(f"templates not checked now: {unchecked}; the next sync checks "
+                             "them and `seqsync status` reports what is missing")
+
+
 @app.command()
 def activate(seq: Seq) -> None:
     """Activate: connected records continue and new records can be connected."""
     found = find(seq)
+    _check_templates(found, f"sequence {found.name!r}: ")
     result = get_state().app().execute(Message.ACTIVATE, found.id)
     get_state().out.emit(views.sequence_json(result), f"sequence {result.name!r} is active")
 

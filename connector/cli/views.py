@@ -187,3 +187,36 @@ def steps_after(seq: Sequence, step_id: str) -> list[str]:
         if current is not None:
             labels.append(step_label(lay.steps[current]))
     return labels
+
+
+PATH_EVENTS = {"step_completed": "completed", "step_skipped": "skipped",
+               "step_planned": "planned", "replied": "replied"}
+
+
+def connection_paths(history: list[Any], activities: list[Any]) -> list[dict[str, Any]]:
+    """Each connection of a record (newest last): the path it took through its sequence (steps
+    with what happened on them and the branches chosen), its CRM activity ids, and why it
+    ended (None while it runs)."""
+    by_connection: dict[str, dict[str, Any]] = {}
+    for h in history:
+        conn = by_connection.setdefault(h.connection_id, {
+            "connection_id": h.connection_id, "sequence": h.sequence_name, "path": [],
+            "activity_ids": [], "ended": None, "end_message": None,
+        })
+        if h.event == "branch":
+            conn["path"].append({"step": h.step_name, "took": h.message, "at": h.at})
+        elif h.event in PATH_EVENTS:
+            conn["path"].append({"step": h.step_name, "event": PATH_EVENTS[h.event], "at": h.at})
+        elif h.event == "ended":
+            conn["ended"], conn["end_message"] = h.reason, h.message
+    for a in activities:
+        if a.connection_id in by_connection:
+            by_connection[a.connection_id]["activity_ids"].append(a.activity_id)
+    return list(by_connection.values())
+
+
+def path_text(path: list[dict[str, Any]]) -> str:
+    return " -> ".join(
+        f"{p['step']} [{p['took']}]" if "took" in p else f"{p['step']} ({p['event']})"
+        for p in path
+    )

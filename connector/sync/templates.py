@@ -11,16 +11,17 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from connector.config import Settings
 from connector.dataverse import odata
 from connector.dataverse.errors import DataverseError, is_busy
 from connector.engine.models import Sequence, SequenceStatus, StepType, all_steps
 from connector.engine.sequences import address_of, describe
-from connector.errors import InvalidInput
-from connector.mapping import ActivityMapping, TemplateMapping
+from connector.errors import CrmUnavailable, InvalidInput
+from connector.mapping import ActivityMapping, TemplateMapping, load_for_settings
 from connector.store import outbox as outbox_store
 from connector.store import problems
 from connector.store import sequences as seq_store
-from connector.sync.crm import CrmReader
+from connector.sync.crm import CrmReader, ReadOnlyCrm, make_client
 from connector.sync.payloads import Payload
 from connector.sync.run_context import SyncContext
 
@@ -158,3 +159,21 @@ def check_templates(ctx: SyncContext, templates: Templates) -> None:
         problems.save(db, problems.TEMPLATES, found)
     for message in found:
         ctx.report.add_error(None, message, kind="template")
+
+
+def check_against_crm(settings: Settings, seq: Sequence) -> tuple[list[TemplateProblem], str]:
+    """Check `seq`'s templates before it is saved or activated: (problems, "") when the CRM
+    answered, ([], why) when it could not be asked (the next sync checks them then)."""
+    if not any(s.type is StepType.EMAIL and s.template for s in all_steps(seq.steps)):
+        return [], ""
+    try:
+        client = make_client(settings)
+    except InvalidInput as exc:
+        return [], f"no CRM to ask ({exc})"
+    try:
+        found = Templates(ReadOnlyCrm(client), load_for_settings(settings).template).check([seq])
+    except (CrmUnavailable, DataverseError) as exc:
+        return [], f"the CRM could not be asked ({exc})"
+    finally:
+        client.close()
+    return found, ""
