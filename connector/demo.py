@@ -24,7 +24,7 @@ from connector.dataverse.client import DataverseClient
 from connector.engine.models import ConnectRequest, Sequence
 from connector.mockserver import MockDataverse
 from connector.pipeline.context import Message
-from connector.sequence_file import load_sequence_file
+from connector.sequence_file import load_sequence_files
 from connector.store import connections as conn_store
 from connector.store import outbox as outbox_store
 from connector.store import records as record_store
@@ -176,8 +176,8 @@ class Demo:
                  "--activate")
         extra = self.folder / "re-engagement.toml"
         extra.write_text(SECOND_LEAD_SEQUENCE, encoding="utf-8")
-        for path in [*sorted(EXAMPLES.glob("*.toml")), extra]:
-            created = app.execute(Message.CREATE, load_sequence_file(path))
+        for wanted in load_sequence_files([*sorted(EXAMPLES.glob("*.toml")), extra]):
+            created = app.execute(Message.CREATE, wanted)
             seq = app.execute(Message.ACTIVATE, created.id)
             seqs.setdefault(seq.entity, seq)
             seqs[seq.name] = seq

@@ -194,6 +194,14 @@ def load_sequence_file(path: Path) -> Sequence:
     return seq
 
 
+def load_sequence_files(paths: list[Path]) -> list[Sequence]:
+    """Several files, those that move records to other sequences last: a move's target must
+    exist when the sequence moving to it is saved."""
+    loaded = [load_sequence_file(path) for path in paths]
+    return sorted(loaded, key=lambda seq: any(
+        s.type is StepType.MOVE_TO_SEQUENCE for s in all_steps(seq.steps)))
+
+
 def keep_step_ids(new: tuple[Step, ...], old: tuple[Step, ...]) -> tuple[Step, ...]:
     """Give file steps the ids of the existing steps they correspond to, anywhere in the tree.
 

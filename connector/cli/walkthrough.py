@@ -20,7 +20,7 @@ from connector.engine.models import (
     Record,
 )
 from connector.pipeline.context import Message
-from connector.sequence_file import load_sequence_file
+from connector.sequence_file import load_sequence_files
 from connector.store import connections as conn_store
 from connector.store import outbox as outbox_store
 from connector.sync.plan import plan_due_batches
@@ -46,9 +46,9 @@ def tour(out: Output, examples: Path) -> None:
         with open_app(settings, now=now) as app:
             out.note(f"[bold]1. Apply the example sequences[/] from {examples}")
             seqs = {}
-            for path in sorted(examples.glob("*.toml")):
-                seq = app.execute(Message.CREATE, load_sequence_file(path))
-                seqs[seq.entity] = seq
+            for wanted in load_sequence_files(sorted(examples.glob("*.toml"))):
+                seq = app.execute(Message.CREATE, wanted)
+                seqs.setdefault(seq.entity, seq)  # the first of each table tells the story
                 out.note(f"   created {seq.name!r}: {len(seq.steps)} steps, inactive")
             lead_seq = app.execute(Message.ACTIVATE, seqs["lead"].id)
             out.note(f"[bold]2. Activate[/] {lead_seq.name!r}")

@@ -58,7 +58,12 @@ def _check_sequence(ctx: Context) -> None:
 def _check_steps(ctx: Context, seq: Sequence) -> None:
     """Every path, the columns steps name, and the sequences they move records to."""
     engine_sequences.check_structure(seq.steps, seq.exit_on)
-    columns = ctx.pipeline.columns_of(seq.entity) if ctx.pipeline else None
+    names_columns = any(
+        s.values or (s.condition is not None and s.condition.column)
+        for s in all_steps(seq.steps)
+    )
+    # Only sequences that name columns need the mappings read.
+    columns = ctx.pipeline.columns_of(seq.entity) if ctx.pipeline and names_columns else None
     if columns is not None:
         engine_sequences.check_columns(seq, columns)
     for step in all_steps(seq.steps):
