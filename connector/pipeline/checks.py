@@ -13,7 +13,7 @@ from sqlalchemy import Connection
 from connector.engine.connections import connect_refusal
 from connector.engine.models import Record, Sequence
 from connector.errors import RuleViolation
-from connector.store import connections as conn_store
+from connector.store import connections as connection_store
 from connector.store import records as record_store
 from connector.store import sequences as seq_store
 
@@ -30,7 +30,7 @@ def connect_refusals(db: Connection, seq: Sequence, record_ids: Iterable[str]) -
     if not ids:
         return {}
     found: dict[str, Record] = record_store.load_records(db, ids)
-    current = conn_store.current_by_record(db, ids)
+    current = connection_store.current_by_record(db, ids)
     names = {
         s.id: s.name
         for s in seq_store.load_sequences(db, {c.sequence_id for c in current.values()}).values()

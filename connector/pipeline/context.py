@@ -91,7 +91,7 @@ class Context:
 
     @property
     def database(self) -> Connection:
-        """The open transaction's database connection (synchronous stages only)."""
+        """`db`, the open transaction, for synchronous stages (async ones run after commit)."""
         if self.db is None:
             raise RuntimeError("no open transaction (asynchronous plugins run after commit)")
         return self.db

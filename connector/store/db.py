@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -66,23 +67,23 @@ class Store:
     def is_sqlite(self) -> bool:
         return self.engine.dialect.name == "sqlite"
 
-    @contextmanager
-    def begin(self) -> Iterator[Connection]:
+    def begin(self) -> AbstractContextManager[Connection]:
         """A transaction: committed when the block ends, rolled back on any exception."""
+        return self._translated(self.engine.begin)
+
+    def read(self) -> AbstractContextManager[Connection]:
+        """`db` for reads, closed (its transaction ended) when the block ends."""
+        return self._translated(self.engine.connect)
+
+    @contextmanager
+    def _translated(
+        self, open_db: Callable[[], AbstractContextManager[Connection]]
+    ) -> Iterator[Connection]:
         try:
-            with self.engine.begin() as db:
+            with open_db() as db:
                 yield db
         except (OperationalError, sqlite3.OperationalError) as exc:
             # The raw driver error too: bulk writes go through the driver's own executemany.
-            raise self._state_error(exc) from None
-
-    @contextmanager
-    def read(self) -> Iterator[Connection]:
-        """A connection for reads, closed (and its transaction ended) when the block ends."""
-        try:
-            with self.engine.connect() as db:
-                yield db
-        except (OperationalError, sqlite3.OperationalError) as exc:
             raise self._state_error(exc) from None
 
     def _state_error(self, exc: OperationalError | sqlite3.OperationalError) -> StateError:
@@ -92,7 +93,20 @@ class Store:
             return StateError(
                 f"{self.where}: the state database is locked by another process; try again"
             )
+        if "full" in text or ("disk i/o error" in text.lower() and self._disk_is_full()):
+            # SQLite says "database or disk is full", or at 0 bytes free only "disk I/O error".
+            return StateError(f"{self.where}: disk full: the state database cannot be written; "
+                              "free some space and run again")
         return StateError(f"[state] url: {self.where}: cannot use the state database: {text}")
+
+    def _disk_is_full(self) -> bool:
+        path = sqlite_file(self.engine.url.render_as_string(hide_password=False))
+        if path is None:
+            return False
+        try:
+            return shutil.disk_usage(path.resolve().parent).free == 0
+        except OSError:
+            return False
 
     def migrate(self) -> None:
         """Bring the schema to the newest revision; refuse a database from a newer seqsync."""

@@ -76,7 +76,7 @@ sequences = Table(
     Column("owner", String(200), nullable=False, default=""),
     Column("created_on", UTC, nullable=False),
     Column("modified_on", UTC, nullable=False),
-    # Buyer signals that end its connections (revision 0003): comma-separated, "" for none.
+    # Buyer signals that end its connections (revision 0004): comma-separated, "" for none.
     Column("exit_on", String(64), nullable=False, server_default="reply,meeting,bounce"),
 )
 
@@ -93,7 +93,7 @@ steps = Table(
     Column("template", String(200), nullable=True),
     Column("wait_days", Integer, nullable=False, default=0),
     Column("wait_hours", Integer, nullable=False, default=0),
-    # Revision 0003: a step in a condition's branch names the condition and the branch
+    # Revision 0004: a step in a condition's branch names the condition and the branch
     # (then | else); top-level steps have neither. `settings` holds what only some step types
     # have: a condition's test, update_record's columns, move_to_sequence's target.
     Column("parent_id", ID, nullable=True),
@@ -135,7 +135,7 @@ connections = Table(
     Column("attempt", Integer, nullable=False, default=0),
     Column("connected_on", UTC, nullable=False),
     Column("step_started_on", UTC, nullable=False),
-    # Revision 0003: inputs of condition steps (previous outcome, latest reply).
+    # Revision 0004: inputs of condition steps (previous outcome, latest reply).
     Column("last_outcome", String(16), nullable=True),
     Column("replied_on", UTC, nullable=True),
     UniqueConstraint("record_id", name="uq_connections_record_id"),
@@ -161,7 +161,7 @@ connection_history = Table(
     Column("message", Text, nullable=True),
     Index("ix_history_record", "record_id", "id"),
     Index("ix_history_connection", "connection_id"),
-    # Revision 0003: branch counts per condition step for `sequence show`.
+    # Revision 0004: branch counts per condition step for `sequence show`.
     Index("ix_history_sequence_event", "sequence_id", "event", "step_id"),
 )
 
@@ -195,7 +195,7 @@ outbox = Table(
     Index("ix_outbox_record", "record_id"),  # revision 0002: a record's activities
 )
 
-# Column updates of update_record steps, to send to the CRM (revision 0003). The id is
+# Column updates of update_record steps, to send to the CRM (revision 0004). The id is
 # deterministic like an activity id; a PATCH is idempotent, so a resend is harmless.
 record_updates = Table(
     "record_updates",
@@ -211,6 +211,18 @@ record_updates = Table(
     Column("pushed_on", UTC, nullable=True),
     Column("error", Text, nullable=True),
     Index("ix_record_updates_status", "status"),
+)
+
+# CRM rows that could not be mapped or stored, kept with their error until a later read of
+# the row (it changed, or `sync --full`) succeeds. The rest of the pull goes on without them.
+quarantine = Table(
+    "quarantine",
+    metadata,
+    Column("table", String(64), primary_key=True),
+    Column("record_id", String(200), primary_key=True),  # as the CRM sent it (maybe not a GUID)
+    Column("error", Text, nullable=False),
+    Column("first_seen_on", UTC, nullable=False),
+    Column("last_seen_on", UTC, nullable=False),
 )
 
 # Small key/value state: delta links per table, schema facts, run counters.
@@ -229,7 +241,7 @@ runs = Table(
     Column("started_on", UTC, nullable=False),
     Column("finished_on", UTC, nullable=True),
     Column("clock", UTC, nullable=False),  # the engine's `now` for the run (--now)
-    Column("outcome", String(16), nullable=False),  # running | ok | partial | failed
+    Column("outcome", String(16), nullable=False),  # running | ok | partial | failed | interrupted
     Column("dry_run", Boolean, nullable=False, default=False),
     Column("summary", JSON, nullable=True),
     Column("error", Text, nullable=True),

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from connector.app import App
 from connector.errors import InvalidInput
 from connector.pipeline.context import Message
 from connector.pipeline.results import StepDueResult
-from connector.store import connections as conn_store
-from connector.sync.run_context import SyncContext
+from connector.store import connections as connection_store
+
+if TYPE_CHECKING:  # the engine benchmark plans without loading the CRM client
+    from connector.sync.run_context import SyncContext
 
 # Due connections planned per transaction. Each planned connection touches entries spread
 # over GUID-keyed indexes; the bigger the transaction, the more of them share a page written
@@ -37,7 +40,7 @@ def plan_due_batches(
     after = ""
     with app.store.begin() as db:
         # Past a few pages, sorting the due rows per page costs more than walking the ids.
-        walk_ids = conn_store.due_count(db, now) > 4 * batch_size
+        walk_ids = connection_store.due_count(db, now) > 4 * batch_size
     pages_per_transaction = max(1, PLAN_TRANSACTION_ROWS // max(1, batch_size))
     while True:
         results: list[StepDueResult] = []
@@ -46,7 +49,7 @@ def plan_due_batches(
         with app.pipeline.transaction() as tx:
             assert tx.db is not None
             for _ in range(pages_per_transaction):
-                page = conn_store.due_page(tx.db, now, after, batch_size, walk_ids=walk_ids)
+                page = connection_store.due_page(tx.db, now, after, batch_size, walk_ids=walk_ids)
                 if not page:
                     break
                 after = page[-1].id

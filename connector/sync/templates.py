@@ -21,7 +21,7 @@ from connector.mapping import ActivityMapping, TemplateMapping, load_for_setting
 from connector.store import outbox as outbox_store
 from connector.store import problems
 from connector.store import sequences as seq_store
-from connector.sync.crm import CrmReader, ReadOnlyCrm, make_client
+from connector.sync.crm import CrmReader, CrmWriter, ReadOnlyCrm, make_client
 from connector.sync.payloads import Payload
 from connector.sync.run_context import SyncContext
 
@@ -87,12 +87,12 @@ class Templates:
             return f"template {ref!r} is for {found.table} records, not {table}"
         return None
 
-    def fill(self, ref: str, table: str, record_id: str) -> tuple[str, str]:
+    def fill(self, writer: CrmWriter, ref: str, table: str, record_id: str) -> tuple[str, str]:
         """(subject, description) of the email the template makes for the record."""
         found = self.find(ref)
         assert found is not None and self._mapping is not None
         m = self._mapping
-        email = self._crm.instantiate_template(m.action, found.id, table, record_id)
+        email = writer.instantiate_template(m.action, found.id, table, record_id)
         return str(email.get(m.subject) or ""), str(email.get(m.description) or "")
 
     def check(self, seqs: Iterable[Sequence]) -> list[TemplateProblem]:
@@ -113,7 +113,8 @@ class Templates:
 
 
 def apply_templates(
-    ctx: SyncContext, templates: Templates, mapping: ActivityMapping, payloads: list[Payload],
+    ctx: SyncContext, writer: CrmWriter, templates: Templates, mapping: ActivityMapping,
+    payloads: list[Payload],
 ) -> tuple[list[Payload], list[tuple[str, str, str]]]:
     """Email bodies whose step names a template get the subject and body the CRM fills for
     the record. Returns (payloads to send, refused as (activity id, record id, message)):
@@ -134,7 +135,7 @@ def apply_templates(
             refused.append((activity_id, record_id, problem))
             continue
         try:
-            subject, description = templates.fill(ref, table, record_id)
+            subject, description = templates.fill(writer, ref, table, record_id)
         except DataverseError as exc:
             if is_busy(exc):
                 raise
