@@ -14,7 +14,6 @@ from .metadata import Metadata
 from .query import Collection, DeltaTokens, Source
 from .schema import ACTIVITY_SETS, BULK_SETS, BY_LOGICAL, BY_SET, POINTER_SET
 from .service import LOOKUP_NOTE, Dataverse, RefResolver, parse_guid
-from .templates import instantiate_template
 
 _SEGMENT = re.compile(r"^(?P<name>[A-Za-z_$][\w.$]*)(?:\((?P<key>[^)]*)\))?(?:/(?P<rest>.*))?$")
 _GUID_KEY = re.compile(r"^(?:\w+=)?(?P<id>[0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12})$")
@@ -90,8 +89,6 @@ class WebApi:
         name, key, rest = m.group("name"), m.group("key"), m.group("rest")
         if name in ("WhoAmI", "Microsoft.Dynamics.CRM.WhoAmI"):
             return self._who_am_i(req)
-        if name in ("InstantiateTemplate", "Microsoft.Dynamics.CRM.InstantiateTemplate"):
-            return instantiate_template(self.dv, req, self.api_url)
         if name == "EntityDefinitions":
             return self.metadata.entity_definitions(req, key, rest, self.api_url)
         if name == "RelationshipDefinitions":
