@@ -110,17 +110,20 @@ def apply(
     with app_.store.begin() as db:
         existing_id = seq_store.name_owner(db, wanted.name)
         existing = seq_store.load_sequence(db, existing_id) if existing_id else None
+    now = app_.now()
     try:
-        if existing is None:
-            seq = app_.execute(Message.CREATE, wanted)
-            verb = "created"
-        else:
-            update = replace(wanted, id=existing.id, owner=existing.owner,
-                             steps=keep_step_ids(wanted.steps, existing.steps))
-            seq = app_.execute(Message.UPDATE, update)
-            verb = "updated"
-        if activate and not seq.is_active:
-            seq = app_.execute(Message.ACTIVATE, seq.id)
+        # One transaction: a file that cannot be activated leaves nothing behind.
+        with app_.pipeline.transaction() as tx:
+            if existing is None:
+                seq = tx.execute(Message.CREATE, wanted, now=now)
+                verb = "created"
+            else:
+                update = replace(wanted, id=existing.id, owner=existing.owner,
+                                 steps=keep_step_ids(wanted.steps, existing.steps))
+                seq = tx.execute(Message.UPDATE, update, now=now)
+                verb = "updated"
+            if activate and not seq.is_active:
+                seq = tx.execute(Message.ACTIVATE, seq.id, now=now)
     except SeqsyncError as exc:
         raise type(exc)(f"{file}: {exc}") from None
     show_sequence(seq, f"{verb} sequence {seq.name!r} ({seq.status.value})")
