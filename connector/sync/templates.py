@@ -151,15 +151,27 @@ def apply_templates(
 
 
 def check_templates(ctx: SyncContext, templates: Templates) -> None:
-    """Check every active sequence's templates against the CRM; `status` shows what is
-    missing until a later sync finds it."""
+    """Check the templates of active sequences against the CRM; `status` shows what is
+    missing until a later sync finds it. A sequence whose templates were all found is not
+    asked about again until it changes (push still refuses an email whose template went)."""
     with ctx.store.read() as db:
         seqs = seq_store.list_sequences(db, SequenceStatus.ACTIVE)
-    found = [str(p) for p in templates.check(seqs)]
+        checked = set(problems.load(db, problems.TEMPLATES_CHECKED))
+    versions = {seq.id: f"{seq.id}@{seq.modified_on.isoformat() if seq.modified_on else ''}"
+                for seq in seqs}
+    due = [seq for seq in seqs if versions[seq.id] not in checked]
+    if not due:
+        return
+    found = templates.check(due)
     with ctx.store.begin() as db:
-        problems.save(db, problems.TEMPLATES, found)
-    for message in found:
-        ctx.report.add_error(None, message, kind="template")
+        problems.save(db, problems.TEMPLATES, [str(p) for p in found])
+        failing = {p.sequence for p in found}
+        problems.save(db, problems.TEMPLATES_CHECKED, sorted(
+            versions[seq.id] for seq in seqs
+            if seq.name not in failing and (seq in due or versions[seq.id] in checked)
+        ))
+    for problem in found:
+        ctx.report.add_error(None, str(problem), kind="template")
 
 
 def check_against_crm(settings: Settings, seq: Sequence) -> tuple[list[TemplateProblem], str]:
