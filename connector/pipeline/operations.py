@@ -352,10 +352,10 @@ def _step_due(ctx: Context) -> None:
         return due
 
     result = StepDueResult(connections=len(wanted))
+    with_columns = {sid for sid, seq in seqs.items() if needs_columns(seq)}
     columns = _columns_by_record(ctx, [
-        c.record_id for c in fresh.values()
-        if c.sequence_id in seqs and needs_columns(seqs[c.sequence_id])
-    ])
+        c.record_id for c in fresh.values() if c.sequence_id in with_columns
+    ]) if with_columns else {}
     transitions: list[tuple[Connection, progression.Transition]] = []
     for connection in fresh.values():
         seq = seqs.get(connection.sequence_id)
