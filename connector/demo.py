@@ -25,7 +25,7 @@ from connector.engine.models import ConnectRequest, Sequence
 from connector.mockserver import MockDataverse
 from connector.mockserver.authorize import DEFAULT_APP_ROLES
 from connector.pipeline.context import Message
-from connector.sequence_file import load_sequence_file
+from connector.sequence_file import load_sequence_files
 from connector.shipped import examples_directory
 from connector.store import connections as connection_store
 from connector.store import outbox as outbox_store
@@ -38,6 +38,7 @@ from connector.wording import count
 SECRET_ENV = "SEQSYNC_DEMO_CLIENT_SECRET"
 DAY0 = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)  # a Monday morning
 LEADS, OPPORTUNITIES = 30, 12
+
 
 def configure(folder: Path, crm: MockDataverse, extra: str = "") -> Settings:
     """A config file in `folder` for the mock CRM (the secret stays in the environment)."""
@@ -115,6 +116,12 @@ class Demo:
         self.say(f"[bold]seqsync demo[/]: a mock Dataverse at {self.crm.url} (HTTPS, tenant "
                  f"{self.crm.tenant}) with {LEADS} leads and {OPPORTUNITIES} opportunities.")
         self.say(f"State and config in {self.folder}.")
+        # The opportunity example's email step names this CRM email template.
+        self.crm.insert("templates", {
+            "title": "proposal-cover-letter", "templatetypecode": "opportunity",
+            "languagecode": 1033, "subject": "Your proposal: {!opportunity:name;}",
+            "body": "<p>Please find the proposal for {!opportunity:name;your project}.</p>",
+        })
         self.sync(DAY0, "first run: full read of leads and opportunities")
 
         with self.app(DAY0) as app:
@@ -163,8 +170,8 @@ class Demo:
         seqs: dict[str, Sequence] = {}
         examples = examples_directory()
         self.say(f"\n[bold]Sales manager[/]: seqsync sequence apply {examples}/*.toml --activate")
-        for path in sorted(examples.glob("*.toml")):
-            created = app.execute(Message.CREATE, load_sequence_file(path))
+        for wanted in load_sequence_files(sorted(examples.glob("*.toml"))):
+            created = app.execute(Message.CREATE, wanted)
             seq = app.execute(Message.ACTIVATE, created.id)
             seqs.setdefault(seq.entity, seq)
             seqs[seq.name] = seq
@@ -243,8 +250,8 @@ def prepare_web_demo(folder: Path, crm: MockDataverse, port: int) -> Settings:
     settings = configure(folder, crm, f'\n[web]\npublic_url = "http://127.0.0.1:{port}"\n')
     run_sync(settings)
     with open_app(settings) as app:
-        for path in sorted(examples_directory().glob("*.toml")):
-            app.execute(Message.CREATE, load_sequence_file(path))
+        for wanted in load_sequence_files(sorted(examples_directory().glob("*.toml"))):
+            app.execute(Message.CREATE, wanted)
     return settings
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from connector.app import App
 from connector.engine.models import Connection, Record, Sequence, SequenceStatus
-from connector.engine.sequences import index_of
+from connector.engine.tree import layout
 from connector.errors import NotFound
 from connector.labels import position_text, state_text, step_label
 from connector.store import connections as connection_store
@@ -83,6 +83,7 @@ class RecordDetail:
     activities: list[dict[str, Any]] = field(default_factory=list)
     history: list[dict[str, Any]] = field(default_factory=list)
     quarantined: dict[str, Any] | None = None
+    connections: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def up_next(self) -> dict[str, Any] | None:
@@ -116,7 +117,47 @@ def record_detail(app: App, record_id: str) -> RecordDetail:
         activities=[dict(a._mapping) for a in activities],
         history=[dict(h._mapping) for h in history], quarantined=held,
     )
+    detail.connections = connection_paths(detail.history, detail.activities)
     if connection and seq:
-        index = index_of(seq, connection.step_id)
-        detail.following = [step_label(s) for s in seq.steps[(index or 0) + 1:]]
+        detail.following = steps_after(seq, connection.step_id)
     return detail
+
+
+def steps_after(seq: Sequence, step_id: str) -> list[str]:
+    """The steps that follow `step_id`, up to the next condition (whose branch is not known)."""
+    lay = layout(seq)
+    labels: list[str] = []
+    current: str | None = step_id if step_id in lay.steps else None
+    while current is not None and not lay.steps[current].is_condition:
+        current = lay.following[current]
+        if current is not None:
+            labels.append(step_label(lay.steps[current]))
+    return labels
+
+
+PATH_EVENTS = {"step_completed": "completed", "step_skipped": "skipped",
+               "step_planned": "planned", "replied": "replied"}
+
+
+def connection_paths(history: list[dict[str, Any]],
+                     activities: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each connection of a record (newest last): the path it took through its sequence (steps
+    with what happened on them and the branches chosen), its CRM activity ids, and why it
+    ended (None while it runs)."""
+    by_connection: dict[str, dict[str, Any]] = {}
+    for h in history:
+        entry = by_connection.setdefault(h["connection_id"], {
+            "connection_id": h["connection_id"], "sequence": h["sequence_name"], "path": [],
+            "activity_ids": [], "ended": None, "end_message": None,
+        })
+        if h["event"] == "branch":
+            entry["path"].append({"step": h["step_name"], "took": h["message"], "at": h["at"]})
+        elif h["event"] in PATH_EVENTS:
+            entry["path"].append({"step": h["step_name"], "event": PATH_EVENTS[h["event"]],
+                                  "at": h["at"]})
+        elif h["event"] == "ended":
+            entry["ended"], entry["end_message"] = h["reason"], h["message"]
+    for a in activities:
+        if a["connection_id"] in by_connection:
+            by_connection[a["connection_id"]]["activity_ids"].append(a["activity_id"])
+    return list(by_connection.values())

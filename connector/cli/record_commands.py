@@ -10,6 +10,7 @@ from connector import readmodels
 from connector.cli.output import when
 from connector.cli.state import get_state
 from connector.errors import InvalidInput
+from connector.labels import path_text
 from connector.where import parse_where
 from connector.wording import count
 
@@ -66,8 +67,9 @@ def show(record_id: Annotated[str, typer.Argument(help="Record id.")]) -> None:
     seq, following = detail.sequence, detail.following
     up_next = detail.up_next
     activities = detail.activities
+    paths = detail.connections
     data = {
-        "record": record, "up_next": up_next, "quarantined": held,
+        "record": record, "up_next": up_next, "connections": paths, "quarantined": held,
         "activities": activities, "history": detail.history,
     }
     out = state.out
@@ -87,6 +89,13 @@ def show(record_id: Annotated[str, typer.Argument(help="Record id.")]) -> None:
         ]))
     else:
         parts.append("not connected to a sequence")
+    if paths:
+        parts.append(out.table(
+            ["sequence", "path taken", "ended", "CRM activity ids"],
+            ([p["sequence"], path_text(p["path"]),
+              (p["ended"] or "(on it)") + (f": {p['end_message']}" if p["end_message"] else ""),
+              ", ".join(p["activity_ids"])] for p in paths),
+            title="Sequences"))
     if activities:
         parts.append(out.table(
             ["activity", "type", "subject", "due", "status", "in CRM"],

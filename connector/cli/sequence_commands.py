@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
@@ -13,12 +14,22 @@ from connector.cli import views
 from connector.cli.output import when
 from connector.cli.state import get_state
 from connector.engine import sequences as engine_sequences
-from connector.engine.models import Sequence, SequenceStatus, StepType
+from connector.engine.models import (
+    ALL_EXITS,
+    Condition,
+    ConditionKind,
+    ExitCriterion,
+    Op,
+    Sequence,
+    SequenceStatus,
+    StepType,
+)
 from connector.errors import InvalidInput, SeqsyncError
 from connector.pipeline.context import Message
 from connector.pipeline.results import SequenceDeleted
-from connector.sequence_file import keep_step_ids, load_sequence_file
+from connector.sequence_file import keep_step_ids, load_sequence_file, moves_records
 from connector.store import sequences as seq_store
+from connector.sync.templates import check_against_crm
 from connector.wording import count
 
 app = typer.Typer(no_args_is_help=True, help="Create, edit, inspect and delete sequences.")
@@ -31,6 +42,22 @@ Template = Annotated[str | None, typer.Option("--template", help="Email template
 Position = Annotated[int | None, typer.Option("--position", help="1-based position.")]
 Days = Annotated[int | None, typer.Option("--days", help="Wait days (0-30).")]
 Hours = Annotated[int | None, typer.Option("--hours", help="Wait hours (0-23).")]
+Branch = Annotated[str | None, typer.Option(
+    "--branch", help="Add into a condition's branch: <condition step>.then or .else.")]
+Previous = Annotated[str | None, typer.Option(
+    "--previous", help="Condition: the previous activity was completed|skipped.")]
+Replied = Annotated[int | None, typer.Option(
+    "--replied-within-days", help="Condition: the record replied within N days.")]
+Column = Annotated[str | None, typer.Option("--column", help="Condition: a record column.")]
+Op_ = Annotated[str, typer.Option("--op", help="Condition: eq|ne|gt|lt|in|null.")]
+Value = Annotated[str | None, typer.Option(
+    "--value", help="Condition: the value (JSON: 1, \"text\", [1, 2], true).")]
+Set = Annotated[list[str] | None, typer.Option(
+    "--set", help="update_record: COLUMN=VALUE (repeatable; VALUE as JSON, else text).")]
+Target = Annotated[str | None, typer.Option(
+    "--sequence", help="move_to_sequence: the sequence to move records to.")]
+ExitOn = Annotated[str | None, typer.Option(
+    "--exit-on", help="Exit criteria, comma-separated: reply,meeting,bounce (\"\" for none).")]
 
 
 def find(ref: str) -> Sequence:
@@ -45,9 +72,11 @@ def connected_count(seq_id: str) -> int:
 
 def show_sequence(seq: Sequence, headline: str) -> None:
     out = get_state().out
-    connected = connected_count(seq.id)
-    out.emit(views.sequence_json(seq, connected), headline,
-             views.properties_table(out, seq, connected), views.steps_table(out, seq))
+    with get_state().app().store.begin() as db:
+        connected = seq_store.connected_counts(db, [seq.id]).get(seq.id, 0)
+        counts = seq_store.step_counts(db, seq.id)
+    out.emit(views.sequence_json(seq, connected, counts), headline,
+             views.properties_table(out, seq, connected), views.steps_table(out, seq, counts))
 
 
 @app.command()
@@ -55,12 +84,13 @@ def create(
     name: Annotated[str, typer.Argument(help="Sequence name (unique, case-insensitive).")],
     entity: Annotated[str, typer.Option("--entity", help="lead or opportunity.")],
     description: Annotated[str, typer.Option("--description")] = "",
+    exit_on: ExitOn = None,
 ) -> None:
     """Create an empty, inactive sequence."""
     seq = get_state().app().execute(
         Message.CREATE,
         Sequence(id="", name=name.strip(), entity=entity.strip().lower(),
-                 description=description),
+                 description=description, exit_on=_exit_on(exit_on)),
     )
     out = get_state().out
     out.emit(views.sequence_json(seq, 0),
@@ -76,9 +106,13 @@ def apply(
 ) -> None:
     """Create a sequence from each file, or update the inactive sequence of that name.
 
-    Every file is read and checked before any is applied; with --json one file prints one
-    object, several print a list."""
-    wanted = [(file, load_sequence_file(file)) for file in files]
+    Every file is read and checked (templates included) before any is applied; with --json one
+    file prints one object, several print a list."""
+    # Files whose steps move records to other sequences go last: the targets exist by then.
+    wanted = sorted(((file, load_sequence_file(file)) for file in files),
+                    key=lambda pair: moves_records(pair[1]))
+    for file, seq in wanted:
+        _check_templates(seq, f"{file}: ")
     applied = [_apply_one(file, seq, activate) for file, seq in wanted]
     state = get_state()
     if state.json and len(applied) > 1:
@@ -93,17 +127,20 @@ def _apply_one(file: Path, wanted: Sequence, activate: bool) -> tuple[Sequence, 
     with app_.store.begin() as db:
         existing_id = seq_store.name_owner(db, wanted.name)
         existing = seq_store.load_sequence(db, existing_id) if existing_id else None
+    now = app_.now()
     try:
-        if existing is None:
-            seq = app_.execute(Message.CREATE, wanted)
-            verb = "created"
-        else:
-            update = replace(wanted, id=existing.id, owner=existing.owner,
-                             steps=keep_step_ids(wanted.steps, existing.steps))
-            seq = app_.execute(Message.UPDATE, update)
-            verb = "updated"
-        if activate and not seq.is_active:
-            seq = app_.execute(Message.ACTIVATE, seq.id)
+        # One transaction: a file that cannot be activated leaves nothing behind.
+        with app_.pipeline.transaction() as tx:
+            if existing is None:
+                seq = tx.execute(Message.CREATE, wanted, now=now)
+                verb = "created"
+            else:
+                update = replace(wanted, id=existing.id, owner=existing.owner,
+                                 steps=keep_step_ids(wanted.steps, existing.steps))
+                seq = tx.execute(Message.UPDATE, update, now=now)
+                verb = "updated"
+            if activate and not seq.is_active:
+                seq = tx.execute(Message.ACTIVATE, seq.id, now=now)
     except SeqsyncError as exc:
         raise type(exc)(f"{file}: {exc}") from None
     return seq, verb
@@ -135,17 +172,89 @@ def show(seq: Seq) -> None:
     show_sequence(found, "")
 
 
+def _exit_on(text: str | None) -> frozenset[ExitCriterion]:
+    if text is None:
+        return ALL_EXITS
+    try:
+        return frozenset(ExitCriterion(t.strip().lower()) for t in text.split(",") if t.strip())
+    except ValueError:
+        raise InvalidInput(
+            f"--exit-on {text!r}: expected some of reply, meeting, bounce (comma-separated)"
+        ) from None
+
+
+def _json_value(text: str, where: str) -> object:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError:
+        return text  # plain text needs no quotes on a command line
+    if isinstance(value, list):
+        return tuple(value)
+    if isinstance(value, dict):
+        raise InvalidInput(f"{where}: expected a value, not an object")
+    return value
+
+
+def _condition(previous: str | None, replied: int | None, column: str | None, op: str,
+               value: str | None) -> Condition | None:
+    given = [x is not None for x in (previous, replied, column)]
+    if sum(given) > 1:
+        raise InvalidInput("give one of --previous, --replied-within-days or --column")
+    if previous is not None:
+        return Condition(ConditionKind.PREVIOUS, previous=previous.strip().lower())
+    if replied is not None:
+        return Condition(ConditionKind.REPLIED_WITHIN_DAYS, days=replied)
+    if column is None:
+        return None
+    try:
+        kind = Op(op.strip().lower())
+    except ValueError:
+        raise InvalidInput(f"--op {op!r}: expected one of eq, ne, gt, lt, in, null") from None
+    parsed = _json_value(value, "--value") if value is not None else (
+        True if kind is Op.NULL else None)
+    return Condition(ConditionKind.COLUMN, column=column.strip(), op=kind, value=parsed)
+
+
+def _set_values(pairs: list[str] | None) -> tuple[tuple[str, object], ...] | None:
+    if not pairs:
+        return None
+    values = []
+    for pair in pairs:
+        column, sep, text = pair.partition("=")
+        if not sep or not column.strip():
+            raise InvalidInput(f"--set {pair!r}: expected COLUMN=VALUE")
+        values.append((column.strip(), _json_value(text, f"--set {pair!r}")))
+    return tuple(values)
+
+
 def _step_fields(
     kind: StepType, name: str | None, description: str | None, template: str | None,
-    days: int | None, hours: int | None,
+    days: int | None, hours: int | None, condition: Condition | None = None,
+    values: tuple[tuple[str, object], ...] | None = None, target: str | None = None,
 ) -> dict[str, object]:
     if template is not None and kind is not StepType.EMAIL:
         raise InvalidInput("--template only applies to email steps")
+    if condition is not None and kind is not StepType.CONDITION:
+        raise InvalidInput("--previous, --replied-within-days and --column apply to condition "
+                           "steps")
+    if values is not None and kind is not StepType.UPDATE_RECORD:
+        raise InvalidInput("--set only applies to update_record steps")
+    if target is not None and kind is not StepType.MOVE_TO_SEQUENCE:
+        raise InvalidInput("--sequence only applies to move_to_sequence steps")
     if kind is StepType.WAIT:
         return {"days": days, "hours": hours, "name": name, "description": description}
     if days is not None or hours is not None:
         raise InvalidInput(f"--days and --hours only apply to wait steps, not {kind.value}")
-    return {"name": name, "description": description, "template": template}
+    fields: dict[str, object] = {"name": name, "description": description}
+    if kind is StepType.EMAIL:
+        fields["template"] = template
+    if kind is StepType.CONDITION:
+        fields["condition"] = condition
+    if kind is StepType.UPDATE_RECORD:
+        fields["values"] = values
+    if kind is StepType.MOVE_TO_SEQUENCE:
+        fields["sequence"] = target.strip() if target is not None else None
+    return fields
 
 
 def _save_steps(after: Sequence, headline: str) -> None:
@@ -163,15 +272,30 @@ def add_step(
     position: Position = None,
     days: Days = None,
     hours: Hours = None,
+    branch: Branch = None,
+    previous: Previous = None,
+    replied_within_days: Replied = None,
+    column: Column = None,
+    op: Op_ = "eq",
+    value: Value = None,
+    set_: Set = None,
+    sequence: Target = None,
 ) -> None:
-    """Add a step (the sequence must be inactive)."""
+    """Add a step (the sequence must be inactive), at the top level or into a branch.
+
+    Types: email, phonecall, task, wait, condition, update_record, move_to_sequence.
+    """
     found = find(seq)
     step_type = engine_sequences.parse_step_type(kind, "add-step")
-    fields = _step_fields(step_type, name, description, template, days, hours)
+    fields = _step_fields(step_type, name, description, template, days, hours,
+                          _condition(previous, replied_within_days, column, op, value),
+                          _set_values(set_), sequence)
     step = engine_sequences.make_step(step_type, **{k: v for k, v in fields.items()
                                                      if v is not None})  # type: ignore[arg-type]
-    after = engine_sequences.add_step(found, step, position)
-    _save_steps(after, f"added step {position or len(found.steps) + 1} to {found.name!r}")
+    where = engine_sequences.parse_branch(found, branch) if branch else ()
+    after = engine_sequences.add_step(found, step, position, where)
+    address = engine_sequences.address_of(after, step.id)
+    _save_steps(after, f"added step {address} to {found.name!r}")
 
 
 @app.command("edit-step")
@@ -184,29 +308,54 @@ def edit_step(
     position: Position = None,
     days: Days = None,
     hours: Hours = None,
+    previous: Previous = None,
+    replied_within_days: Replied = None,
+    column: Column = None,
+    op: Op_ = "eq",
+    value: Value = None,
+    set_: Set = None,
+    sequence: Target = None,
 ) -> None:
-    """Change a step's fields or position; it keeps its id (the sequence must be inactive)."""
+    """Change a step's fields or its position in its branch; it keeps its id (the sequence
+    must be inactive)."""
     found = find(seq)
     engine_sequences.require_inactive(found)
-    index, current = engine_sequences.find_step(found, step)
-    fields = _step_fields(current.type, name, description, template, days, hours)
-    changed = engine_sequences.edit_step(found, step, {**fields, "position": position})
-    _save_steps(changed, f"edited step {index + 1} of {found.name!r}")
+    _, current = engine_sequences.find_step(found, step)
+    before = engine_sequences.address_of(found, current.id)
+    fields = _step_fields(current.type, name, description, template, days, hours,
+                          _condition(previous, replied_within_days, column, op, value),
+                          _set_values(set_), sequence)
+    changed = engine_sequences.edit_step(found, current.id, {**fields, "position": position})
+    _save_steps(changed, f"edited step {before} of {found.name!r}")
 
 
 @app.command("remove-step")
 def remove_step(seq: Seq, step: Step) -> None:
-    """Remove a step; records on it move to the next step (the sequence must be inactive)."""
+    """Remove a step (a condition with its branches); records on it move to the next step
+    (the sequence must be inactive)."""
     found = find(seq)
-    index, _ = engine_sequences.find_step(found, step)
-    after = engine_sequences.drop_step(found, step)
-    _save_steps(after, f"removed step {index + 1} from {found.name!r}")
+    _, current = engine_sequences.find_step(found, step)
+    address = engine_sequences.address_of(found, current.id)
+    after = engine_sequences.drop_step(found, current.id)
+    _save_steps(after, f"removed step {address} from {found.name!r}")
+
+
+def _check_templates(seq: Sequence, origin: str) -> None:
+    """Templates named by email steps must exist in the CRM; offline, the next sync checks."""
+    problems, unchecked = check_against_crm(get_state().settings, seq)
+    if problems:
+        first = problems[0]
+        raise InvalidInput(f"{origin}{first.step}: {first.message}")
+    if unchecked:
+        get_state().out.note(f"templates not checked now: {unchecked}; the next sync checks "
+                             "them and `seqsync status` reports what is missing")
 
 
 @app.command()
 def activate(seq: Seq) -> None:
     """Activate: connected records continue and new records can be connected."""
     found = find(seq)
+    _check_templates(found, f"sequence {found.name!r}: ")
     result = get_state().app().execute(Message.ACTIVATE, found.id)
     get_state().out.emit(views.sequence_json(result), f"sequence {result.name!r} is active")
 

@@ -18,7 +18,7 @@ from connector.errors import EXIT_OK, EXIT_PARTIAL, InvalidInput
 from connector.health import Health, MetricsServer
 from connector.metrics import LoopMetrics, SyncMetrics, refresh_state, run_with_textfile
 from connector.store import connections as connection_store
-from connector.store import overview, quarantine
+from connector.store import overview, problems, quarantine
 from connector.store import runs as run_store
 from connector.store import sequences as seq_store
 from connector.sync.progress import LogProgress, Progress, RichProgress
@@ -170,10 +170,13 @@ def status_command(
             "connections_in_error": connection_store.ended_in_error(db),
             "sequences": seq_store.load_summary(db),
             "quarantined": quarantine.listing(db),
+            "template_problems": problems.load(db, problems.TEMPLATES),
         }
     out = state.out
+    notes = [f"template problem (found by the last sync): {p}" for p in data["template_problems"]]
     out.emit(
         data,
+        *notes,
         out.table(
             ("run", "started", "clock", "outcome", "pulled", "created", "completed", "errors",
              "requests", "seconds"),

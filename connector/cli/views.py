@@ -7,28 +7,59 @@ from typing import Any
 from rich.table import Table
 
 from connector.cli.output import Output
-from connector.engine.models import Sequence, Step
+from connector.engine.models import Branch, ConditionKind, Sequence, Step, StepType
 from connector.engine.sequences import structure_problem
-from connector.labels import step_label, when
+from connector.labels import step_detail, when
+
+# Per step id: connections on it now, and how many took each branch of a condition.
+Counts = dict[str, dict[str, int]]
 
 
-def step_json(step: Step, position: int) -> dict[str, Any]:
+def step_json(step: Step, position: int | str, counts: Counts | None = None) -> dict[str, Any]:
     data: dict[str, Any] = {"position": position, "id": step.id, "type": step.type.value}
     if step.is_wait:
         data.update(days=step.days, hours=step.hours)
     else:
-        data.update(name=step.name, description=step.description, template=step.template)
+        data.update(name=step.name, description=step.description)
+    if step.is_activity:
+        data["template"] = step.template
+    if step.condition is not None:
+        c = step.condition
+        test: dict[str, Any] = {"kind": c.kind.value}
+        if c.kind is ConditionKind.PREVIOUS:
+            test["previous"] = c.previous
+        elif c.kind is ConditionKind.REPLIED_WITHIN_DAYS:
+            test["replied_within_days"] = c.days
+        else:
+            test.update(column=c.column, op=c.op.value,
+                        value=list(c.value) if isinstance(c.value, tuple) else c.value)
+        data["if"] = test
+        for branch in Branch:
+            data[branch.value] = [
+                step_json(s, f"{position}.{branch.value}.{n}", counts)
+                for n, s in enumerate(step.branch(branch), start=1)
+            ]
+    if step.type is StepType.UPDATE_RECORD:
+        data["set"] = dict(step.values)
+    if step.type is StepType.MOVE_TO_SEQUENCE:
+        data["sequence"] = step.sequence
+    if counts is not None:
+        data["on_step"] = counts.get(step.id, {}).get("on_step", 0)
+        if step.is_condition:
+            data["took"] = {b.value: counts.get(step.id, {}).get(b.value, 0) for b in Branch}
     return data
 
 
-def sequence_json(seq: Sequence, connected: int | None = None) -> dict[str, Any]:
+def sequence_json(seq: Sequence, connected: int | None = None,
+                  counts: Counts | None = None) -> dict[str, Any]:
     data: dict[str, Any] = {
         "id": seq.id, "name": seq.name, "description": seq.description, "entity": seq.entity,
         "status": seq.status.value, "owner": seq.owner,
         "created_on": seq.created_on.isoformat() if seq.created_on else None,
         "modified_on": seq.modified_on.isoformat() if seq.modified_on else None,
         "activities": seq.activity_count,
-        "steps": [step_json(s, n) for n, s in enumerate(seq.steps, start=1)],
+        "exit_on": sorted(e.value for e in seq.exit_on),
+        "steps": [step_json(s, n, counts) for n, s in enumerate(seq.steps, start=1)],
     }
     if connected is not None:
         data["connected_records"] = connected
@@ -39,13 +70,32 @@ def sequence_json(seq: Sequence, connected: int | None = None) -> dict[str, Any]
     return data
 
 
-def steps_table(out: Output, seq: Sequence) -> Table:
+def _tree_rows(steps: tuple[Step, ...], prefix: str, depth: int,
+               counts: Counts) -> list[list[object]]:
+    rows: list[list[object]] = []
+    indent = "  " * depth
+    for n, s in enumerate(steps, start=1):
+        address = f"{prefix}{n}"
+        mine = counts.get(s.id, {})
+        took = (f"then {mine.get('then', 0)} / else {mine.get('else', 0)}"
+                if s.is_condition else "")
+        name = s.name if s.name and not s.is_wait else ""
+        rows.append([address, f"{indent}{s.type.value}", name, step_detail(s) if
+                     step_detail(s) != s.name else "", s.template or "",
+                     mine.get("on_step", 0), took, s.id])
+        for branch in Branch:
+            if s.is_condition:
+                rows.append(["", f"{indent}  {branch.value}:", "", "", "", "", "", ""])
+                rows += _tree_rows(s.branch(branch), f"{address}.{branch.value}.", depth + 2,
+                                   counts)
+    return rows
+
+
+def steps_table(out: Output, seq: Sequence, counts: Counts | None = None) -> Table:
+    """The steps as an indented tree, with how many records are on each and branch counts."""
     return out.table(
-        ["#", "type", "name / wait", "description", "template", "step id"],
-        (
-            [n, s.type.value, step_label(s).split(": ", 1)[-1], s.description, s.template, s.id]
-            for n, s in enumerate(seq.steps, start=1)
-        ),
+        ["#", "type", "name", "does", "template", "on it", "took", "step id"],
+        _tree_rows(seq.steps, "", 0, counts or {}),
         title="Steps",
     )
 
@@ -54,6 +104,7 @@ def properties_table(out: Output, seq: Sequence, connected: int) -> Table:
     rows = [
         ("name", seq.name), ("id", seq.id), ("owner", seq.owner), ("status", seq.status.value),
         ("entity", seq.entity), ("description", seq.description),
+        ("exit on", ", ".join(sorted(e.value for e in seq.exit_on)) or "(never)"),
         ("activities", seq.activity_count), ("connected records", connected),
         ("modified", when(seq.modified_on)),
     ]

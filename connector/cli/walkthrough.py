@@ -21,7 +21,7 @@ from connector.engine.models import (
     Record,
 )
 from connector.pipeline.context import Message
-from connector.sequence_file import load_sequence_file
+from connector.sequence_file import load_sequence_files
 from connector.shipped import examples_directory
 from connector.store import connections as connection_store
 from connector.store import outbox as outbox_store
@@ -47,8 +47,8 @@ def tour(out: Output, examples: Path) -> None:
         with open_app(settings, now=now) as app:
             out.note(f"[bold]1. Apply the example sequences[/] from {examples}")
             seqs = {}
-            for path in sorted(examples.glob("*.toml")):
-                seq = app.execute(Message.CREATE, load_sequence_file(path))
+            for wanted in load_sequence_files(sorted(examples.glob("*.toml"))):
+                seq = app.execute(Message.CREATE, wanted)
                 seqs.setdefault(seq.entity, seq)  # the first one of each table is the tour
                 out.note(f"   created {seq.name!r}: {count(len(seq.steps), 'step')}, inactive")
             lead_seq = app.execute(Message.ACTIVATE, seqs["lead"].id)

@@ -8,8 +8,10 @@ from connector.engine.models import (
     DisconnectRequest,
     EndReason,
     Sequence,
+    StepType,
+    all_steps,
 )
-from connector.errors import EditConflict, InvalidInput, RuleViolation
+from connector.errors import EditConflict, InvalidInput, NotFound, RuleViolation
 from connector.pipeline.checks import connect_refusals, require_active
 from connector.pipeline.context import Context, Message, PluginStep, Stage, plugin
 from connector.store import connections as connection_store
@@ -61,9 +63,44 @@ def _check_sequence(ctx: Context) -> None:
         raise RuleViolation(f"a sequence named {name!r} already exists")
     if seq.steps:
         try:
-            engine_sequences.check_structure(seq.steps)
+            _check_steps(ctx, seq)
         except InvalidInput as exc:
             raise InvalidInput(f"sequence {name!r}: {exc}") from None
+
+
+def _check_steps(ctx: Context, seq: Sequence, activating: bool = False) -> None:
+    """Every path, the columns steps name, and the sequences they move records to.
+
+    A move's target may be created after the sequence that names it (two sequences may move
+    records to each other), but it must exist when the sequence is activated."""
+    engine_sequences.check_structure(seq.steps, seq.exit_on)
+    names_columns = any(
+        s.values or (s.condition is not None and s.condition.column)
+        for s in all_steps(seq.steps)
+    )
+    # Only sequences that name columns need the mappings read.
+    columns = ctx.pipeline.columns_of(seq.entity) if ctx.pipeline and names_columns else None
+    if columns is not None:
+        engine_sequences.check_columns(seq, columns)
+    for step in all_steps(seq.steps):
+        if step.type is not StepType.MOVE_TO_SEQUENCE:
+            continue
+        where = engine_sequences.describe(step, engine_sequences.address_of(seq, step.id))
+        if step.sequence.strip().lower() == seq.name.strip().lower():
+            raise InvalidInput(f"{where}: a sequence cannot move records to itself")
+        try:
+            target = seq_store.find_sequence(ctx.database, step.sequence)
+        except NotFound:
+            if not activating:
+                continue
+            raise InvalidInput(f"{where}: no sequence named {step.sequence!r}") from None
+        if target.id == seq.id or target.name.strip().lower() == seq.name.strip().lower():
+            raise InvalidInput(f"{where}: a sequence cannot move records to itself")
+        if target.entity != seq.entity:
+            raise InvalidInput(
+                f"{where}: sequence {target.name!r} is for {target.entity} records, "
+                f"not {seq.entity}"
+            )
 
 
 sequence_on_create = PluginStep(
@@ -77,9 +114,10 @@ sequence_on_update = PluginStep(
 @plugin(Message.ACTIVATE, Stage.PRE_VALIDATION, order=20, name="valid-before-activate")
 def valid_before_activate(ctx: Context) -> None:
     seq: Sequence = ctx.pre_image
-    problem = engine_sequences.structure_problem(seq)
-    if problem:
-        raise InvalidInput(f"cannot activate {seq.name!r}: {problem}")
+    try:
+        _check_steps(ctx, seq, activating=True)
+    except InvalidInput as exc:
+        raise InvalidInput(f"cannot activate {seq.name!r}: {exc}") from None
 
 
 @plugin(Message.CONNECT, Stage.PRE_VALIDATION, order=20, name="connect-preconditions")

@@ -26,6 +26,7 @@ from connector.engine.models import (
     HistoryEvent,
     Sequence,
     SequenceStatus,
+    all_steps,
 )
 from connector.store.bulk import execute_many, sqlite_value
 from connector.store.chunks import chunks, unique
@@ -42,6 +43,7 @@ def connection_from_row(row: Row) -> Connection:
         state=_STATES.get(row.state) or ConnectionState(row.state), due_at=row.due_at,
         connected_on=row.connected_on,
         step_started_on=row.step_started_on, activity_id=row.activity_id, attempt=row.attempt,
+        last_outcome=row.last_outcome, replied_on=row.replied_on,
     )
 
 
@@ -51,6 +53,7 @@ def _values(connection: Connection) -> dict[str, object]:
         "state": connection.state.value, "due_at": connection.due_at,
         "activity_id": connection.activity_id, "attempt": connection.attempt,
         "connected_on": connection.connected_on, "step_started_on": connection.step_started_on,
+        "last_outcome": connection.last_outcome, "replied_on": connection.replied_on,
     }
 
 
@@ -84,6 +87,21 @@ def by_ids_with_owner(db: Db, ids: Iterable[str]) -> tuple[dict[str, Connection]
     return found, owners
 
 
+def connected_by_email(db: Db, addresses: Iterable[str]) -> dict[str, list[str]]:
+    """Lower-case email address -> ids of connected records with that address (replies
+    matched by sender: only connected records can be ended by one)."""
+    found: dict[str, list[str]] = {}
+    for batch in chunks(unique(a.strip().lower() for a in addresses if a and a.strip())):
+        query = (
+            select(func.lower(records.c.email), records.c.id)
+            .join(connections, connections.c.record_id == records.c.id)
+            .where(func.lower(records.c.email).in_(batch))
+        )
+        for address, record_id in db.execute(query):
+            found.setdefault(address, []).append(record_id)
+    return found
+
+
 def by_activity(db: Db, activity_ids: Iterable[str]) -> dict[str, Connection]:
     return {c.activity_id: c for c in _select_in(db, "activity_id", activity_ids) if c.activity_id}
 
@@ -111,7 +129,8 @@ def update_connections(db: Db, items: list[Connection]) -> None:
             [
                 {"b_id": c.id, "step_id": c.step_id, "state": c.state.value, "due_at": c.due_at,
                  "activity_id": c.activity_id, "attempt": c.attempt,
-                 "step_started_on": c.step_started_on}
+                 "step_started_on": c.step_started_on, "last_outcome": c.last_outcome,
+                 "replied_on": c.replied_on}
                 for c in items
             ],
         )
@@ -128,7 +147,8 @@ def insert_history(
     """Append history lines, with the sequence and step names as they are now."""
     if not events:
         return
-    step_names = {s.id: s.name or s.type.value for seq in seqs.values() for s in seq.steps}
+    step_names = {s.id: s.name or s.type.value for seq in seqs.values()
+                  for s in all_steps(seq.steps)}
     execute_many(db, insert(connection_history), [
         {
             "connection_id": e.connection_id, "record_id": e.record_id,
@@ -178,7 +198,8 @@ _DUE_COLUMNS = (
     connections.c.id, connections.c.record_id, connections.c.sequence_id,
     connections.c.step_id, connections.c.state, connections.c.due_at,
     connections.c.connected_on, connections.c.step_started_on, connections.c.activity_id,
-    connections.c.attempt, records.c.table.label("record_table"),
+    connections.c.attempt, connections.c.last_outcome, connections.c.replied_on,
+    records.c.table.label("record_table"),
     records.c.owner_id.label("record_owner"), records.c.owner_type.label("record_owner_type"),
 )
 
@@ -253,12 +274,14 @@ def due_page(
     utc = _utc_reader()
     items = []
     for (id_, record_id, sequence_id, step_id, state_text, due_at, connected_on, started_on,
-         activity_id, attempt, table, owner, owner_type) in _sqlite_rows(db, query):
+         activity_id, attempt, last_outcome, replied_on, table, owner, owner_type
+         ) in _sqlite_rows(db, query):
         items.append(Connection(
             id=id_, record_id=record_id, sequence_id=sequence_id, step_id=step_id,
             state=_STATES.get(state_text) or ConnectionState(state_text), due_at=utc(due_at),
             connected_on=utc(connected_on), step_started_on=utc(started_on),  # type: ignore[arg-type]
-            activity_id=activity_id, attempt=attempt,
+            activity_id=activity_id, attempt=attempt, last_outcome=last_outcome,
+            replied_on=utc(replied_on),
         ))
         owners[record_id] = (table, owner, owner_type)
     return DuePage(items, owners, db)

@@ -100,6 +100,19 @@ def cancel_for_connections(
     return cancelled, to_cancel
 
 
+def cancel_in_crm(db: Connection, activity_ids: Iterable[str]) -> int:
+    """Mark pushed activities that are still open in the CRM for cancelling there."""
+    count = 0
+    for batch in chunks(unique(activity_ids)):
+        count += db.execute(
+            update(outbox)
+            .where(outbox.c.activity_id.in_(batch), outbox.c.status == OutboxStatus.PUSHED,
+                   outbox.c.crm_state == "open")
+            .values(status=OutboxStatus.TO_CANCEL)
+        ).rowcount
+    return count
+
+
 def cancel_pending(db: Connection, activity_ids: Iterable[str]) -> int:
     count = 0
     for batch in chunks(unique(activity_ids)):
@@ -216,6 +229,27 @@ def mark_canceled_in_crm(db: Connection, activity_ids: Sequence[str], now: datet
 def mark_failed(db: Connection, activity_id: str, message: str) -> None:
     """A permanent refusal by the CRM."""
     _set(db, [activity_id], status=OutboxStatus.FAILED, error=message[:2000])
+
+
+def records_of(db: Connection, activity_ids: Sequence[str]) -> dict[str, str]:
+    """activity id -> the record it is regarding, for items seqsync created."""
+    found: dict[str, str] = {}
+    for batch in chunks(activity_ids):
+        query = select(outbox.c.activity_id, outbox.c.record_id).where(
+            outbox.c.activity_id.in_(batch))
+        found.update((a, r) for a, r in db.execute(query))
+    return found
+
+
+def templates_of(db: Connection, activity_ids: Sequence[str]) -> dict[str, tuple[str, str]]:
+    """activity id -> (template, record table), for those items whose step has a template."""
+    found: dict[str, tuple[str, str]] = {}
+    for batch in chunks(activity_ids):
+        query = select(outbox.c.activity_id, outbox.c.template, outbox.c.record_table).where(
+            outbox.c.activity_id.in_(batch), outbox.c.template.is_not(None),
+        )
+        found.update((a, (t, table)) for a, t, table in db.execute(query))
+    return found
 
 
 def ours(db: Connection, activity_ids: Sequence[str]) -> dict[str, OutboxStatus]:

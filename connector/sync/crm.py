@@ -36,9 +36,20 @@ class CrmReader(Protocol):
         page_size: int = ...,
     ) -> Iterator[dict[str, Any]]: ...
 
+    def query(
+        self, entity_set: str, select: list[str], filter: str | None = None, *,
+        orderby: str | None = ..., page_size: int = ..., key: str | None = ...,
+    ) -> Iterator[dict[str, Any]]: ...
+
+
 
 class CrmWriter(CrmReader, Protocol):
-    """The reads, plus the two writes push makes."""
+    """The reads, plus what push sends: creates, batches, and the template action (a POST
+    that saves nothing, kept on this side so that a dry run never sends it)."""
+
+    def instantiate_template(
+        self, action: str, template_id: str, object_type: str, object_id: str
+    ) -> dict[str, Any]: ...
 
     def create_multiple(
         self, entity_set: str, logical_name: str, rows: list[dict[str, Any]], *,
@@ -77,6 +88,13 @@ class ReadOnlyCrm:
     ) -> Iterator[dict[str, Any]]:
         return self._client.query_in(entity_set, prop, values, select=select,
                                      page_size=page_size)
+
+    def query(
+        self, entity_set: str, select: list[str], filter: str | None = None, *,
+        orderby: str | None = None, page_size: int = MAX_PAGE_SIZE, key: str | None = None,
+    ) -> Iterator[dict[str, Any]]:
+        return self._client.query(entity_set, select, filter, orderby=orderby,
+                                  page_size=page_size, key=key)
 
 
 def make_client(settings: Settings) -> DataverseClient:

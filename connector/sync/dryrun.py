@@ -60,6 +60,15 @@ class RecordingWriter:
     def query_in(self, *args: Any, **kwargs: Any) -> Any:
         return self._reader.query_in(*args, **kwargs)
 
+    def query(self, *args: Any, **kwargs: Any) -> Any:
+        return self._reader.query(*args, **kwargs)
+
+    def instantiate_template(self, action: str, template_id: str, object_type: str,
+                             object_id: str) -> dict[str, Any]:
+        # Not sent: the email shows which template the CRM would fill.
+        filled = f"(template {template_id} filled by the CRM for {object_type} {object_id})"
+        return {"subject": filled, "description": filled}
+
     def _note(self, action: str, entity_set: str, items: list[dict[str, Any]]) -> None:
         self._report.note_write({
             "action": action, "entity_set": entity_set, "count": len(items),

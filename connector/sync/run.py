@@ -1,4 +1,5 @@
-"""One `seqsync sync` run: pull, reconcile, plan, push, save.
+"""One `seqsync sync` run: pull, reconcile (with replies and bounces), signals (meetings),
+templates, plan, push, save.
 
 The order matters. Pull first, so rule plugins disconnect closed and deleted records before
 anything is planned for them; reconcile before plan, so completions made since the last run
@@ -31,6 +32,8 @@ from connector.sync.push import push
 from connector.sync.reconcile import reconcile
 from connector.sync.report import RunReport
 from connector.sync.run_context import SyncContext
+from connector.sync.signals import watch_signal_tables
+from connector.sync.templates import Templates, check_templates
 
 log = logging.getLogger("seqsync.sync")
 
@@ -87,6 +90,8 @@ def run_sync(
             client.whoami()  # proves the credentials and reads the server's parallelism hint
             pull(ctx)
             reconcile(ctx)
+            watch_signal_tables(ctx)
+            check_templates(ctx, Templates(reader, mappings.template))
             plan(ctx)
             touched = push(ctx, writer)
             if touched and not dry_run:

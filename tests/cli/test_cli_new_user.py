@@ -32,7 +32,8 @@ def test_apply_takes_the_whole_examples_folder_as_the_demo_says(cli):
     result = cli("--json", "sequence", "apply", *files, "--activate")
     applied = json.loads(result.stdout)
     assert sorted(s["name"] for s in applied) == [
-        "Cold lead outreach", "Opportunity follow-up", "Re-engagement"]
+        "Cold lead outreach", "Cold lead, reacting", "Lead nurture", "Opportunity follow-up",
+        "Re-engagement"]
     assert {s["status"] for s in applied} == {"active"}
 
 
