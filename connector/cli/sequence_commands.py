@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import glob
+import sys
 from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
@@ -10,11 +12,13 @@ import typer
 
 from connector.cli import views
 from connector.cli.output import when
+from connector.cli.sequence_export import sequence_toml
 from connector.cli.sequence_file import keep_step_ids, load_sequence_file
 from connector.cli.state import get_state
 from connector.engine import sequences as engine_sequences
 from connector.engine.models import Sequence, SequenceStatus, StepType
-from connector.errors import InvalidInput, SeqsyncError
+from connector.engine.sequence_diff import differences
+from connector.errors import InvalidInput, RuleViolation, SeqsyncError
 from connector.pipeline.context import Message
 from connector.pipeline.results import SequenceDeleted
 from connector.store import connections as conn_store
@@ -51,66 +55,172 @@ def show_sequence(seq: Sequence, headline: str) -> None:
              views.properties_table(out, seq, connected), views.steps_table(out, seq))
 
 
+Owner = Annotated[str | None, typer.Option(
+    "--owner", help="The CRM user who owns it (default: [engine] user).")]
+
+
 @app.command()
 def create(
     name: Annotated[str, typer.Argument(help="Sequence name (unique, case-insensitive).")],
     entity: Annotated[str, typer.Option("--entity", help="lead or opportunity.")],
     description: Annotated[str, typer.Option("--description")] = "",
+    owner: Owner = None,
+    tag: Annotated[list[str] | None, typer.Option("--tag", help="A tag (repeatable).")] = None,
 ) -> None:
     """Create an empty, inactive sequence."""
     seq = get_state().app().execute(
         Message.CREATE,
         Sequence(id="", name=name.strip(), entity=entity.strip().lower(),
-                 description=description),
+                 description=description, owner=(owner or "").strip(),
+                 tags=engine_sequences.normalize_tags(tag or [])),
     )
     out = get_state().out
     out.emit(views.sequence_json(seq, 0),
              f"created sequence {seq.name!r} ({seq.id}), inactive: add steps, then activate it")
 
 
-@app.command()
-def apply(
-    file: Annotated[Path, typer.Argument(help="Sequence file (TOML).")],
-    activate: Annotated[bool, typer.Option("--activate", help="Activate it afterwards.")] = False,
-) -> None:
-    """Create a sequence from a file, or update the inactive sequence of that name."""
-    wanted = load_sequence_file(file)
-    app_ = get_state().app()
-    with app_.store.begin() as db:
+def _planned_apply(path: Path, wanted: Sequence) -> tuple[str, Sequence, Sequence | None]:
+    """What applying `wanted` would do: (verb, sequence to save, the one it replaces).
+
+    An active sequence is only ever left as it is: applying its own file again is fine,
+    anything else names each change and asks for it to be deactivated first.
+    """
+    with get_state().app().store.begin() as db:
         existing_id = seq_store.name_owner(db, wanted.name)
         existing = seq_store.load_sequence(db, existing_id) if existing_id else None
-    try:
-        if existing is None:
-            seq = app_.execute(Message.CREATE, wanted)
-            verb = "created"
+    if existing is None:
+        return "created", wanted, None
+    update = replace(wanted, id=existing.id, status=existing.status,
+                     owner=wanted.owner or existing.owner,
+                     created_on=existing.created_on, modified_on=existing.modified_on,
+                     steps=keep_step_ids(wanted.steps, existing.steps))
+    changes = differences(existing, update)
+    if not changes:
+        return "unchanged", existing, existing
+    if existing.is_active:
+        raise RuleViolation(
+            f"{path}: sequence {existing.name!r} is active: deactivate it first to apply "
+            f"{len(changes)} change{'s' if len(changes) != 1 else ''}: {'; '.join(changes)}"
+        )
+    return "updated", update, existing
+
+
+def expand_files(patterns: list[str]) -> list[Path]:
+    """File arguments with their globs expanded (quoted globs reach us unexpanded)."""
+    files: list[Path] = []
+    for pattern in patterns:
+        if glob.has_magic(pattern) and not Path(pattern).exists():
+            matched = sorted(glob.glob(pattern))
+            if not matched:
+                raise InvalidInput(f"{pattern}: no sequence file matches")
+            files.extend(Path(m) for m in matched)
         else:
-            update = replace(wanted, id=existing.id, owner=existing.owner,
-                             steps=keep_step_ids(wanted.steps, existing.steps))
-            seq = app_.execute(Message.UPDATE, update)
-            verb = "updated"
-        if activate and not seq.is_active:
-            seq = app_.execute(Message.ACTIVATE, seq.id)
-    except SeqsyncError as exc:
-        raise type(exc)(f"{file}: {exc}") from None
-    show_sequence(seq, f"{verb} sequence {seq.name!r} ({seq.status.value})")
+            files.append(Path(pattern))
+    return list(dict.fromkeys(files))
+
+
+@app.command()
+def apply(
+    files: Annotated[list[str], typer.Argument(help="Sequence files (TOML) or globs.")],
+    activate: Annotated[bool, typer.Option("--activate", help="Activate them afterwards.")] = False,
+) -> None:
+    """Create sequences from files, or update the inactive sequences of those names.
+
+    Every file is read and checked before any is saved.
+    """
+    paths = expand_files(files)
+    loaded = [(path, load_sequence_file(path)) for path in paths]
+    names: dict[str, Path] = {}
+    for path, wanted in loaded:
+        key = seq_store.name_key(wanted.name)
+        if key in names:
+            raise InvalidInput(f"{path}: sequence {wanted.name!r} is also in {names[key]}")
+        names[key] = path
+    plans = [(path, *_planned_apply(path, wanted)) for path, wanted in loaded]
+    app_ = get_state().app()
+    shown = []
+    for path, verb, seq, _ in plans:
+        try:
+            if verb == "created":
+                seq = app_.execute(Message.CREATE, seq)
+            elif verb == "updated":
+                seq = app_.execute(Message.UPDATE, seq)
+            if activate and not seq.is_active:
+                seq = app_.execute(Message.ACTIVATE, seq.id)
+        except SeqsyncError as exc:
+            raise type(exc)(f"{path}: {exc}") from None
+        shown.append((seq, f"{path}: {verb} sequence {seq.name!r} ({seq.status.value})"))
+    if len(shown) == 1:
+        show_sequence(*shown[0])
+        return
+    out = get_state().out
+    out.emit([views.sequence_json(seq, connected_count(seq.id)) for seq, _ in shown],
+             *(line for _, line in shown))
+
+
+@app.command()
+def export(
+    seq: Seq,
+    output: Annotated[Path | None, typer.Option(
+        "--output", "-o", help="Write to this file (default: print it).")] = None,
+) -> None:
+    """Write the sequence as the TOML file `sequence apply` reads (step ids included)."""
+    found = find(seq)
+    text = sequence_toml(found)
+    out = get_state().out
+    if output is None:
+        if out.json_mode:
+            out.emit({"sequence": found.name, "id": found.id, "toml": text})
+        else:
+            sys.stdout.write(text)
+        return
+    try:
+        output.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise InvalidInput(f"{output}: cannot write the sequence file: {exc.strerror}") from None
+    out.emit({"sequence": found.name, "id": found.id, "file": str(output)},
+             f"wrote sequence {found.name!r} to {output}")
+
+
+@app.command()
+def clone(
+    seq: Seq,
+    new_name: Annotated[str, typer.Argument(metavar="NEW", help="Name of the copy.")],
+    owner: Owner = None,
+) -> None:
+    """Copy a sequence under a new name: same steps (new step ids) and tags, inactive."""
+    found = find(seq)
+    copy = replace(
+        found, id="", name=new_name.strip(), owner=(owner or found.owner).strip(),
+        steps=tuple(replace(s, id=engine_sequences.new_id()) for s in found.steps),
+    )
+    made = get_state().app().execute(Message.CREATE, copy)
+    show_sequence(made, f"cloned {found.name!r} as {made.name!r} ({made.id}), inactive")
 
 
 @app.command("list")
 def list_(
     status: Annotated[SequenceStatus | None, typer.Option("--status")] = None,
+    tag: Annotated[str | None, typer.Option("--tag", help="Only those with this tag.")] = None,
+    owner: Annotated[str | None, typer.Option("--owner", help="Only those of this owner.")] = None,
 ) -> None:
-    """List sequences."""
+    """List sequences (tags and owner compare case-insensitively)."""
     state = get_state()
     with state.app().store.begin() as db:
         found = seq_store.list_sequences(db, status)
+        found = [
+            s for s in found
+            if (tag is None or tag.strip().lower() in {t.lower() for t in s.tags})
+            and (owner is None or owner.strip().lower() == s.owner.lower())
+        ]
         counts = seq_store.connected_counts(db, [s.id for s in found])
     out = state.out
     out.emit(
         [views.sequence_json(s, counts.get(s.id, 0)) for s in found],
         out.table(
-            ["name", "status", "entity", "activities", "connected", "owner", "id"],
+            ["name", "status", "entity", "activities", "connected", "owner", "tags", "id"],
             ([s.name, s.status.value, s.entity, s.activity_count, counts.get(s.id, 0), s.owner,
-              s.id] for s in found),
+              ", ".join(s.tags), s.id] for s in found),
             title=f"{len(found)} sequence{'s' if len(found) != 1 else ''}",
         ),
     )

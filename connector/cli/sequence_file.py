@@ -7,11 +7,17 @@ from pathlib import Path
 from typing import Any
 
 from connector.engine.models import Sequence, Step, StepType
-from connector.engine.sequences import check_step, check_structure, make_step, parse_step_type
+from connector.engine.sequences import (
+    check_step,
+    check_structure,
+    make_step,
+    normalize_tags,
+    parse_step_type,
+)
 from connector.errors import InvalidInput
 from connector.tomlfile import read_toml
 
-TOP_KEYS = {"name", "description", "entity", "steps"}
+TOP_KEYS = {"name", "description", "entity", "owner", "tags", "steps"}
 ACTIVITY_KEYS = {"type", "name", "description", "template", "id"}
 WAIT_KEYS = {"type", "days", "hours", "name", "description", "id"}
 
@@ -57,8 +63,20 @@ def _step(raw: Any, position: int, origin: str) -> Step:
 
 def load_sequence_file(path: Path) -> Sequence:
     """The complete, valid sequence a file describes (new step ids; no id or status yet)."""
-    origin = str(path)
-    data = read_toml(path, "sequence")
+    return sequence_from_data(read_toml(path, "sequence"), str(path))
+
+
+def _tags(value: Any, origin: str) -> tuple[str, ...]:
+    if not isinstance(value, list):
+        raise InvalidInput(f"{origin}: tags: expected an array of text, like [\"emea\", \"q3\"]")
+    try:
+        return normalize_tags(_text(v, "tag") for v in value)
+    except InvalidInput as exc:
+        raise InvalidInput(f"{origin}: tags: {exc}") from None
+
+
+def sequence_from_data(data: dict[str, Any], origin: str) -> Sequence:
+    """The sequence a parsed file describes; `origin` names the file in errors."""
     for key in data:
         if key not in TOP_KEYS:
             raise InvalidInput(f"{origin}: unknown key {key!r} (expected: {', '.join(TOP_KEYS)})")
@@ -73,6 +91,8 @@ def load_sequence_file(path: Path) -> Sequence:
         name=_text(data["name"], f"{origin}: name").strip(),
         entity=_text(data["entity"], f"{origin}: entity").strip().lower(),
         description=_text(data.get("description", ""), f"{origin}: description"),
+        owner=_text(data.get("owner", ""), f"{origin}: owner").strip(),
+        tags=_tags(data.get("tags", []), origin),
         steps=tuple(_step(raw, n, origin) for n, raw in enumerate(raw_steps, start=1)),
     )
     # A file is a whole sequence, so it must be ready to activate: checked before any save.

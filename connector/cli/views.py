@@ -32,7 +32,7 @@ def step_json(step: Step, position: int) -> dict[str, Any]:
 def sequence_json(seq: Sequence, connected: int | None = None) -> dict[str, Any]:
     data: dict[str, Any] = {
         "id": seq.id, "name": seq.name, "description": seq.description, "entity": seq.entity,
-        "status": seq.status.value, "owner": seq.owner,
+        "status": seq.status.value, "owner": seq.owner, "tags": list(seq.tags),
         "created_on": seq.created_on.isoformat() if seq.created_on else None,
         "modified_on": seq.modified_on.isoformat() if seq.modified_on else None,
         "activities": seq.activity_count,
@@ -61,6 +61,7 @@ def steps_table(out: Output, seq: Sequence) -> Table:
 def properties_table(out: Output, seq: Sequence, connected: int) -> Table:
     rows = [
         ("name", seq.name), ("id", seq.id), ("owner", seq.owner), ("status", seq.status.value),
+        ("tags", ", ".join(seq.tags)),
         ("entity", seq.entity), ("description", seq.description),
         ("activities", seq.activity_count), ("connected records", connected),
         ("modified", when(seq.modified_on)),

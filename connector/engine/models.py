@@ -105,6 +105,7 @@ class Sequence:
     created_on: datetime | None = None
     modified_on: datetime | None = None
     steps: tuple[Step, ...] = ()
+    tags: tuple[str, ...] = ()  # free-form labels, kept sorted and unique
 
     @property
     def is_active(self) -> bool:

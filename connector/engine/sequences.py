@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from dataclasses import replace
 from typing import Any
 
@@ -154,3 +155,19 @@ def index_of(seq: Sequence, step_id: str) -> int | None:
         if step.id == step_id:
             return index
     return None
+
+
+MAX_TAG = 64
+
+
+def normalize_tags(values: Iterable[str]) -> tuple[str, ...]:
+    """Tags as stored: trimmed, unique case-insensitively, sorted; an empty tag is a mistake."""
+    seen: dict[str, str] = {}
+    for value in values:
+        tag = value.strip()
+        if not tag:
+            raise InvalidInput("a tag cannot be empty")
+        if len(tag) > MAX_TAG:
+            raise InvalidInput(f"tag {tag[:20]!r}... is longer than {MAX_TAG} characters")
+        seen.setdefault(tag.lower(), tag)
+    return tuple(sorted(seen.values(), key=str.lower))

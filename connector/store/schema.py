@@ -76,6 +76,7 @@ sequences = Table(
     Column("owner", String(200), nullable=False, default=""),
     Column("created_on", UTC, nullable=False),
     Column("modified_on", UTC, nullable=False),
+    Column("tags", JSON, nullable=False, default=list),  # revision 0003_team_ops
 )
 
 steps = Table(
@@ -149,6 +150,11 @@ connection_history = Table(
     Column("message", Text, nullable=True),
     Index("ix_history_record", "record_id", "id"),
     Index("ix_history_connection", "connection_id"),
+    # Revision 0003_team_ops, for `sequence stats`: counts by event and reason, and each
+    # connection's events in order (time on step), both read from the index alone.
+    Index("ix_history_sequence_event", "sequence_id", "event", "reason", "step_id", "at"),
+    Index("ix_history_sequence_connection", "sequence_id", "connection_id", "id", "event",
+          "step_id", "at"),
 )
 
 # Activities to create in the CRM, and what became of them. The activity_id is deterministic

@@ -23,7 +23,7 @@ def _sequence(row: Row, its_steps: tuple[Step, ...]) -> Sequence:
     return Sequence(
         id=row.id, name=row.name, entity=row.entity, status=SequenceStatus(row.status),
         description=row.description, owner=row.owner, created_on=row.created_on,
-        modified_on=row.modified_on, steps=its_steps,
+        modified_on=row.modified_on, steps=its_steps, tags=tuple(row.tags or ()),
     )
 
 
@@ -84,7 +84,7 @@ def _row(seq: Sequence) -> dict[str, object]:
     return {
         "name": seq.name.strip(), "name_key": name_key(seq.name), "description": seq.description,
         "entity": seq.entity, "status": seq.status.value, "owner": seq.owner,
-        "created_on": seq.created_on, "modified_on": seq.modified_on,
+        "created_on": seq.created_on, "modified_on": seq.modified_on, "tags": list(seq.tags),
     }
 
 

@@ -1,0 +1,44 @@
+"""Writing a sequence as the TOML file `sequence apply` reads: sequences as code."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import tomli_w
+
+from connector.engine.models import Sequence, Step
+
+
+def _step_table(step: Step) -> dict[str, Any]:
+    # The id is written so that applying the file elsewhere, or again, keeps each step's
+    # records on it: apply matches steps by id first.
+    table: dict[str, Any] = {"type": step.type.value, "id": step.id}
+    if step.name:
+        table["name"] = step.name
+    if step.description:
+        table["description"] = step.description
+    if step.is_wait:
+        table.update(days=step.days, hours=step.hours)
+    elif step.template:
+        table["template"] = step.template
+    return table
+
+
+def sequence_data(seq: Sequence) -> dict[str, Any]:
+    """The file's tables for `seq` (everything but its id, status and times)."""
+    data: dict[str, Any] = {"name": seq.name, "entity": seq.entity}
+    if seq.description:
+        data["description"] = seq.description
+    if seq.owner:
+        data["owner"] = seq.owner
+    data["tags"] = list(seq.tags)
+    data["steps"] = [_step_table(s) for s in seq.steps]
+    return data
+
+
+def sequence_toml(seq: Sequence) -> str:
+    header = (
+        f"# Sequence {seq.name!r}, exported by seqsync. Apply it with:\n"
+        "#   seqsync sequence apply FILE [--activate]\n"
+    )
+    return header + tomli_w.dumps(sequence_data(seq), multiline_strings=False)
