@@ -21,6 +21,7 @@ from connector.cli import (
     mock_commands,
     record_commands,
     sequence_commands,
+    stats_commands,
     sync_commands,
     walkthrough,
 )
@@ -140,6 +141,7 @@ connect_commands.register(app)
 walkthrough.register(app)
 sync_commands.register(app)
 mock_commands.register(app)
+stats_commands.register(app)
 
 
 def run() -> None:
