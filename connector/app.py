@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from connector.config import Settings
+from connector.engine.models import TableColumns
 from connector.errors import InvalidInput, SeqsyncError, StateError
+from connector.mapping import load_for_settings
 from connector.pipeline import operations, rules
 from connector.pipeline.context import Message, PluginStep
 from connector.pipeline.loading import as_steps, load_user_plugins
@@ -80,6 +82,21 @@ def _plugin_steps(settings: Settings) -> list[PluginStep]:
     return steps + load_user_plugins(settings)
 
 
+def _columns_loader(settings: Settings) -> Callable[[str], TableColumns | None]:
+    """Target tables' mapped columns, read from the mappings when first needed (most
+    commands never need them, and a broken mapping should only stop those that do)."""
+    loaded: dict[str, TableColumns] = {}
+
+    def columns_of(table: str) -> TableColumns | None:
+        if not loaded:
+            loaded.update(
+                (m.logical_name, m.table_columns()) for m in load_for_settings(settings).targets
+            )
+        return loaded.get(table)
+
+    return columns_of
+
+
 def open_app(settings: Settings, *, now: datetime | None = None) -> App:
     """Open (and migrate) the state database, and build the pipeline with every plugin.
 
@@ -95,7 +112,7 @@ def open_app(settings: Settings, *, now: datetime | None = None) -> App:
         if text.startswith("[") and settings.source != "defaults":
             raise type(exc)(f"{settings.source}: {text}") from None
         raise
-    pipeline = Pipeline(store, settings)
+    pipeline = Pipeline(store, settings, _columns_loader(settings))
     operations.install(pipeline)
     pipeline.register(*steps)
     return App(settings, store, pipeline, now)

@@ -19,9 +19,44 @@ class StepType(StrEnum):
     PHONECALL = "phonecall"
     TASK = "task"
     WAIT = "wait"
+    CONDITION = "condition"
+    UPDATE_RECORD = "update_record"
+    MOVE_TO_SEQUENCE = "move_to_sequence"
 
 
 ACTIVITY_STEP_TYPES = frozenset({StepType.EMAIL, StepType.PHONECALL, StepType.TASK})
+COMMAND_STEP_TYPES = frozenset({StepType.UPDATE_RECORD, StepType.MOVE_TO_SEQUENCE})
+
+
+class ExitCriterion(StrEnum):
+    """Buyer signals that end a connection (a sequence's `exit_on`)."""
+
+    REPLY = "reply"
+    MEETING = "meeting"
+    BOUNCE = "bounce"
+
+
+ALL_EXITS = frozenset(ExitCriterion)
+
+
+class ConditionKind(StrEnum):
+    PREVIOUS = "previous"  # the previous activity step was completed / skipped
+    REPLIED_WITHIN_DAYS = "replied_within_days"
+    COLUMN = "column"  # a record column compared with a value
+
+
+class Op(StrEnum):
+    EQ = "eq"
+    NE = "ne"
+    GT = "gt"
+    LT = "lt"
+    IN = "in"
+    NULL = "null"
+
+
+class Branch(StrEnum):
+    THEN = "then"
+    ELSE = "else"
 
 
 class SequenceStatus(StrEnum):
@@ -43,6 +78,17 @@ class EndReason(StrEnum):
     RECORD_DELETED = "record_deleted"
     COMPLETED = "completed"
     ERROR = "error"
+    REPLIED = "replied"
+    MEETING_BOOKED = "meeting_booked"
+    BOUNCED = "bounced"
+    MOVED = "moved"
+
+
+EXIT_REASONS = {
+    ExitCriterion.REPLY: EndReason.REPLIED,
+    ExitCriterion.MEETING: EndReason.MEETING_BOOKED,
+    ExitCriterion.BOUNCE: EndReason.BOUNCED,
+}
 
 
 class ActivityOutcome(StrEnum):
@@ -76,7 +122,24 @@ def activity_id_for(connection_id: str, step_id: str, attempt: int = 0) -> str:
 
 
 @dataclass(frozen=True, slots=True)
+class Condition:
+    """What a condition step tests. Only the fields of its `kind` matter."""
+
+    kind: ConditionKind
+    previous: str = ""  # completed | skipped
+    days: int = 0  # replied_within_days
+    column: str = ""  # a Web API column of the record's mapping
+    op: Op = Op.EQ
+    value: object = None  # a tuple for `in`; for `null`, True (is null) or False (is not)
+
+
+PREVIOUS_OUTCOMES = ("completed", "skipped")
+
+
+@dataclass(frozen=True, slots=True)
 class Step:
+    """One step. Condition steps hold their branches; the tree is immutable like the rest."""
+
     id: str
     type: StepType
     name: str = ""
@@ -84,10 +147,26 @@ class Step:
     template: str | None = None
     days: int = 0
     hours: int = 0
+    condition: Condition | None = None
+    then: tuple[Step, ...] = ()
+    otherwise: tuple[Step, ...] = ()  # the `else` branch (a keyword in Python)
+    values: tuple[tuple[str, object], ...] = ()  # update_record: column = value
+    sequence: str = ""  # move_to_sequence: the target sequence's name or id
 
     @property
     def is_wait(self) -> bool:
         return self.type is StepType.WAIT
+
+    @property
+    def is_activity(self) -> bool:
+        return self.type in ACTIVITY_STEP_TYPES
+
+    @property
+    def is_condition(self) -> bool:
+        return self.type is StepType.CONDITION
+
+    def branch(self, which: Branch) -> tuple[Step, ...]:
+        return self.then if which is Branch.THEN else self.otherwise
 
     @property
     def wait(self) -> timedelta:
@@ -105,6 +184,7 @@ class Sequence:
     created_on: datetime | None = None
     modified_on: datetime | None = None
     steps: tuple[Step, ...] = ()
+    exit_on: frozenset[ExitCriterion] = ALL_EXITS
     tags: tuple[str, ...] = ()  # free-form labels, kept sorted and unique
 
     @property
@@ -113,7 +193,18 @@ class Sequence:
 
     @property
     def activity_count(self) -> int:
-        return sum(1 for s in self.steps if not s.is_wait)
+        return sum(1 for s in all_steps(self.steps) if s.is_activity)
+
+
+def all_steps(steps: tuple[Step, ...]) -> list[Step]:
+    """Every step of a step tree, in reading order (a condition before its branches)."""
+    found: list[Step] = []
+    for step in steps:
+        found.append(step)
+        if step.is_condition:
+            found.extend(all_steps(step.then))
+            found.extend(all_steps(step.otherwise))
+    return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +224,23 @@ class Record:
 
 
 @dataclass(frozen=True, slots=True)
+class TableColumns:
+    """A target table's columns as its mapping names them (Web API names), for conditions on
+    columns and update_record steps. Built by the mapping layer; the engine only reads it."""
+
+    table: str
+    fields: Mapping[str, str]  # local Record field (name, email, ...) -> Web API column
+    types: Mapping[str, str]  # Web API column -> string | int | float | bool | datetime | guid
+
+    def values(self, record: Record) -> dict[str, object]:
+        """The record's value of every mapped column, by Web API column name."""
+        found: dict[str, object] = dict(record.columns)
+        for local, column in self.fields.items():
+            found[column] = getattr(record, local, None)
+        return found
+
+
+@dataclass(frozen=True, slots=True)
 class Connection:
     """A record's current place on a sequence. At most one per record."""
 
@@ -146,6 +254,10 @@ class Connection:
     step_started_on: datetime
     activity_id: str | None = None
     attempt: int = 0
+    # What became of the last activity step (completed | skipped): for `previous` conditions.
+    last_outcome: str | None = None
+    # When the record last replied (when a reply does not end the connection).
+    replied_on: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,7 +267,8 @@ class HistoryEvent:
     connection_id: str
     record_id: str
     sequence_id: str
-    event: str  # connected | step_planned | step_completed | step_skipped | ended
+    # connected | step_planned | step_completed | step_skipped | branch | replied | ended
+    event: str
     at: datetime
     step_id: str | None = None
     reason: EndReason | None = None
@@ -195,7 +308,40 @@ class CancelCrmActivity:
     activity_type: StepType
 
 
-Effect = PlanActivity | CancelPendingActivity | CancelCrmActivity
+@dataclass(frozen=True, slots=True)
+class UpdateRecord:
+    """Set columns on the record in the CRM (an update_record step)."""
+
+    update_id: str  # deterministic, like activity ids: one update per step per connection
+    connection_id: str
+    record_id: str
+    step_id: str
+    values: tuple[tuple[str, object], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class MoveToSequence:
+    """Connect the record to another sequence, in the transaction that ends this connection."""
+
+    record_id: str
+    sequence: str  # name or id
+    at: datetime
+
+
+Effect = (
+    PlanActivity | CancelPendingActivity | CancelCrmActivity | UpdateRecord | MoveToSequence
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Signal:
+    """Something the buyer did, seen in the CRM's change tracking."""
+
+    kind: ExitCriterion
+    record_id: str
+    at: datetime
+    activity_id: str | None = None  # bounce: the email that failed
+    crm_id: str | None = None  # the CRM row that carried it (incoming email, appointment)
 
 
 # Message targets shared by the pipeline, the CLI and the sync layer.

@@ -1,36 +1,52 @@
-"""How a connection moves through its sequence. Pure functions of state and `now`.
+"""How a connection moves through its sequence. Pure functions of state, input and `now`.
 
 A connection in state `scheduled` has its current step due at `due_at`. A due activity step is
 planned (a PlanActivity effect) and the connection then waits for that activity; a due wait step
-completes by itself at its due time. Times chain from scheduled times, not from when a sync run
-happened to look, so a late run produces the same schedule as a punctual one.
+completes by itself at its due time; a condition step chooses its branch and a command step
+acts (UpdateRecord, MoveToSequence) the moment they are reached. Times chain from scheduled
+times, not from when a sync run happened to look, so a late run produces the same schedule as a
+punctual one.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from connector.engine.connections import end
 from connector.engine.models import (
+    EXIT_REASONS,
     ActivityOutcome,
     ActivityResult,
+    Branch,
+    CancelCrmActivity,
     CancelPendingActivity,
+    Condition,
+    ConditionKind,
     Connection,
     ConnectionState,
     Effect,
     EndReason,
+    ExitCriterion,
     HistoryEvent,
+    MoveToSequence,
+    Op,
     PlanActivity,
     Sequence,
+    Signal,
     Step,
+    StepType,
+    UpdateRecord,
     activity_id_for,
 )
-from connector.engine.sequences import index_of
+from connector.engine.tree import layout
 
 # Maps an activity step's due time to the time it may really be planned (business hours...).
 DueAdjuster = Callable[[Step, datetime], datetime]
+
+# A record's column values by Web API column name, for column conditions.
+Columns = Mapping[str, object]
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,11 +64,11 @@ class Transition:
         return bool(self.events) or bool(self.effects)
 
 
-def enter_step(conn: Connection, seq: Sequence, index: int, at: datetime) -> Connection | None:
-    """Put `conn` on step `index` started at `at`; None when there is no such step."""
-    if index >= len(seq.steps):
+def enter(conn: Connection, seq: Sequence, step_id: str | None, at: datetime) -> Connection | None:
+    """Put `conn` on step `step_id` started at `at`; None when there is no step (the end)."""
+    if step_id is None:
         return None
-    step = seq.steps[index]
+    step = layout(seq).steps[step_id]
     return replace(
         conn,
         step_id=step.id,
@@ -62,6 +78,13 @@ def enter_step(conn: Connection, seq: Sequence, index: int, at: datetime) -> Con
         activity_id=None,
         attempt=0,
     )
+
+
+def enter_step(conn: Connection, seq: Sequence, index: int, at: datetime) -> Connection | None:
+    """Put `conn` on top-level step `index` started at `at`; None when there is no such step."""
+    if index >= len(seq.steps):
+        return None
+    return enter(conn, seq, seq.steps[index].id, at)
 
 
 def _event(conn: Connection, name: str, at: datetime, step_id: str | None = None,
@@ -81,47 +104,98 @@ def _lost(conn: Connection, now: datetime) -> Transition:
     return Transition(None, (), (event,), EndReason.ERROR)
 
 
+def _compare(op: Op, actual: object, expected: object) -> bool:
+    if op is Op.NULL:
+        return (actual is None) is bool(expected)
+    if actual is None:
+        return op is Op.NE
+    if op is Op.EQ:
+        return bool(actual == expected)
+    if op is Op.NE:
+        return bool(actual != expected)
+    if op is Op.IN:
+        return actual in expected  # type: ignore[operator]
+    try:
+        return bool(actual > expected) if op is Op.GT else bool(actual < expected)  # type: ignore[operator]
+    except TypeError:
+        return False  # a text column against a number: never true, like SQL on mixed types
+
+
+def holds(cond: Condition, conn: Connection, at: datetime, columns: Columns | None) -> bool:
+    """Whether `cond` is true for `conn` at `at`."""
+    if cond.kind is ConditionKind.PREVIOUS:
+        return conn.last_outcome == cond.previous
+    if cond.kind is ConditionKind.REPLIED_WITHIN_DAYS:
+        replied = conn.replied_on
+        return (replied is not None and replied >= conn.connected_on
+                and at - timedelta(days=cond.days) <= replied <= at)
+    return _compare(cond.op, (columns or {}).get(cond.column), cond.value)
+
+
 def plan_due(
-    conn: Connection, seq: Sequence, now: datetime, adjust: DueAdjuster | None = None
+    conn: Connection,
+    seq: Sequence,
+    now: datetime,
+    adjust: DueAdjuster | None = None,
+    columns: Columns | None = None,
 ) -> Transition:
-    """Plan everything of `conn` that is due at `now`: completes due waits, plans the activity.
+    """Run everything of `conn` that is due at `now`: completes due waits, chooses branches,
+    carries out commands, plans the next activity.
 
     Does nothing for an inactive sequence or a connection that is waiting on an activity.
+    `columns` are the record's values for column conditions.
     """
     if not seq.is_active:
         return Transition(conn)
+    lay = layout(seq)
     effects: list[Effect] = []
     events: list[HistoryEvent] = []
     deferred = False
     while conn.state is ConnectionState.SCHEDULED and conn.due_at and conn.due_at <= now:
-        index = index_of(seq, conn.step_id)
-        if index is None:
+        step = lay.steps.get(conn.step_id)
+        if step is None:
             return _lost(conn, now)
-        step = seq.steps[index]
-        if step.is_wait:
-            events.append(_event(conn, "step_completed", conn.due_at))
-            following = enter_step(conn, seq, index + 1, conn.due_at)
-            if following is None:
-                return _finish(conn, conn.due_at, effects, events)
-            conn = following
+        at = conn.due_at
+        if step.type is StepType.CONDITION:
+            assert step.condition is not None
+            branch = Branch.THEN if holds(step.condition, conn, at, columns) else Branch.ELSE
+            events.append(_event(conn, "branch", at, message=branch.value))
+            following = enter(conn, seq, lay.entry(step, branch), at)
+        elif step.type is StepType.MOVE_TO_SEQUENCE:
+            effects.append(MoveToSequence(conn.record_id, step.sequence, at))
+            events.append(end(conn, EndReason.MOVED, at, f"to {step.sequence}"))
+            return Transition(None, tuple(effects), tuple(events), EndReason.MOVED)
+        elif step.is_wait or step.type is StepType.UPDATE_RECORD:
+            if step.type is StepType.UPDATE_RECORD:
+                effects.append(UpdateRecord(
+                    activity_id_for(conn.id, step.id, conn.attempt), conn.id, conn.record_id,
+                    step.id, step.values,
+                ))
+            events.append(_event(conn, "step_completed", at))
+            following = enter(conn, seq, lay.following[step.id], at)
+        else:
+            due = adjust(step, at) if adjust else at
+            if due > now:
+                conn = replace(conn, due_at=due)  # planned on a later run
+                deferred = True
+                break
+            activity_id = activity_id_for(conn.id, step.id, conn.attempt)
+            effects.append(PlanActivity(
+                activity_id=activity_id, connection_id=conn.id, record_id=conn.record_id,
+                step_id=step.id, activity_type=step.type, subject=step.name,
+                description=step.description, template=step.template, due_at=due,
+            ))
+            events.append(_event(conn, "step_planned", now))
+            # Built directly: dataclasses.replace was a tenth of planning a due connection.
+            conn = Connection(
+                conn.id, conn.record_id, conn.sequence_id, conn.step_id,
+                ConnectionState.WAITING, due, conn.connected_on, conn.step_started_on,
+                activity_id, conn.attempt, conn.last_outcome, conn.replied_on,
+            )
             continue
-        due = adjust(step, conn.due_at) if adjust else conn.due_at
-        if due > now:
-            conn = replace(conn, due_at=due)  # planned on a later run
-            deferred = True
-            break
-        activity_id = activity_id_for(conn.id, step.id, conn.attempt)
-        effects.append(PlanActivity(
-            activity_id=activity_id, connection_id=conn.id, record_id=conn.record_id,
-            step_id=step.id, activity_type=step.type, subject=step.name,
-            description=step.description, template=step.template, due_at=due,
-        ))
-        events.append(_event(conn, "step_planned", now))
-        # Built directly: dataclasses.replace was a tenth of planning a due connection.
-        conn = Connection(
-            conn.id, conn.record_id, conn.sequence_id, conn.step_id, ConnectionState.WAITING,
-            due, conn.connected_on, conn.step_started_on, activity_id, conn.attempt,
-        )
+        if following is None:
+            return _finish(conn, at, effects, events)
+        conn = following
     return Transition(conn, tuple(effects), tuple(events), deferred=deferred)
 
 
@@ -133,15 +207,47 @@ def advance_on_outcome(conn: Connection, seq: Sequence, result: ActivityResult) 
     """
     if conn.state is not ConnectionState.WAITING or conn.activity_id != result.activity_id:
         return Transition(conn)
-    index = index_of(seq, conn.step_id)
-    if index is None:
+    lay = layout(seq)
+    if conn.step_id not in lay.steps:
         return _lost(conn, result.at)
-    name = "step_completed" if result.outcome is ActivityOutcome.COMPLETED else "step_skipped"
-    events = [_event(conn, name, result.at)]
-    following = enter_step(conn, seq, index + 1, result.at)
+    completed = result.outcome is ActivityOutcome.COMPLETED
+    events = [_event(conn, "step_completed" if completed else "step_skipped", result.at)]
+    outcome = "completed" if completed else "skipped"
+    following = enter(conn, seq, lay.following[conn.step_id], result.at)
     if following is None:
         return _finish(conn, result.at, [], events)
-    return Transition(following, (), tuple(events))
+    return Transition(replace(following, last_outcome=outcome), (), tuple(events))
+
+
+def on_signal(conn: Connection, seq: Sequence, signal: Signal) -> Transition:
+    """The buyer replied, booked a meeting or an email bounced.
+
+    When the sequence exits on that signal the connection ends with its reason, and the current
+    step's activity is cancelled (in the outbox if never sent, in the CRM otherwise). A reply
+    that does not end it is remembered for `replied_within_days` conditions. Signals from
+    before the connection started, and bounces of other emails, change nothing.
+    """
+    if signal.at < conn.connected_on:
+        return Transition(conn)
+    if signal.kind is ExitCriterion.BOUNCE and (
+        signal.activity_id is None or signal.activity_id != conn.activity_id
+    ):
+        return Transition(conn)
+    if signal.kind in seq.exit_on:
+        reason = EXIT_REASONS[signal.kind]
+        effects: list[Effect] = []
+        step = layout(seq).steps.get(conn.step_id)
+        if conn.activity_id and step is not None and step.is_activity:
+            effects.append(CancelPendingActivity(conn.activity_id))
+            effects.append(CancelCrmActivity(conn.activity_id, step.type))
+        event = end(conn, reason, signal.at)
+        return Transition(None, tuple(effects), (event,), reason)
+    if signal.kind is ExitCriterion.REPLY:
+        if conn.replied_on is not None and conn.replied_on >= signal.at:
+            return Transition(conn)
+        return Transition(replace(conn, replied_on=signal.at),
+                          events=(_event(conn, "replied", signal.at),))
+    return Transition(conn)
 
 
 def move_off_removed_step(
@@ -151,17 +257,17 @@ def move_off_removed_step(
 
     An unpushed activity of the removed step is cancelled; one already in the CRM stays there.
     """
-    if index_of(new, conn.step_id) is not None:
+    kept = layout(new).steps
+    if conn.step_id in kept:
         return Transition(conn)
-    old_index = index_of(old, conn.step_id)
-    surviving = {s.id for s in new.steps}
     effects: list[Effect] = []
     if conn.activity_id:
         effects.append(CancelPendingActivity(conn.activity_id))
     events = [_event(conn, "step_skipped", now, message="step removed from the sequence")]
-    start = -1 if old_index is None else old_index
-    for step in old.steps[start + 1 :]:
-        if step.id in surviving:
-            moved = enter_step(conn, new, index_of(new, step.id) or 0, now)
-            return Transition(moved, tuple(effects), tuple(events))
+    old_following = layout(old).following
+    nxt = old_following.get(conn.step_id)
+    while nxt is not None:
+        if nxt in kept:
+            return Transition(enter(conn, new, nxt, now), tuple(effects), tuple(events))
+        nxt = old_following.get(nxt)
     return _finish(conn, now, effects, events)

@@ -8,7 +8,7 @@ from types import MappingProxyType
 
 from pydantic import Field, PrivateAttr
 
-from connector.engine.models import Record
+from connector.engine.models import Record, TableColumns
 from connector.mapping.base import Strict, row_key
 from connector.mapping.errors import RowError
 from connector.mapping.values import (
@@ -96,6 +96,14 @@ class TargetMapping(Strict):
         wanted += [c for c in self.fields.model_dump().values() if c is not None]
         wanted += list(self.columns)
         return list(dict.fromkeys(wanted))
+
+    def table_columns(self) -> TableColumns:
+        """The columns conditions and update_record steps may name, with their types."""
+        fields = {local: column for local, column in self.fields.model_dump().items()
+                  if column is not None and local in FIELD_TYPES}
+        types = {column: FIELD_TYPES[local] for local, column in fields.items()}
+        types.update(self.columns)
+        return TableColumns(self.logical_name, fields, types)
 
     def is_open(self, statecode: int) -> bool:
         return statecode in self._open

@@ -29,6 +29,7 @@ class Message(StrEnum):
     ACTIVITY_COMPLETED = "ActivityCompleted"
     RECORD_CHANGED = "RecordChanged"
     RECORD_DELETED = "RecordDeleted"
+    SIGNAL_RECEIVED = "SignalReceived"  # the buyer replied, booked a meeting, or an email bounced
 
 
 class Stage(IntEnum):

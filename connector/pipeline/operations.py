@@ -6,6 +6,7 @@ in a constant number of statements per batch.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import datetime
 
@@ -16,17 +17,23 @@ from connector.engine import connections as engine_connections
 from connector.engine import progression
 from connector.engine.models import (
     ActivityResult,
+    CancelCrmActivity,
     CancelPendingActivity,
+    ConditionKind,
     ConnectRequest,
     DisconnectRequest,
     EndReason,
     HistoryEvent,
+    MoveToSequence,
     PlanActivity,
     Record,
     RecordOutcome,
     Sequence,
     SequenceStatus,
+    Signal,
     Step,
+    UpdateRecord,
+    all_steps,
 )
 from connector.engine.models import Connection as Conn
 from connector.engine.sequences import new_id
@@ -39,16 +46,19 @@ from connector.pipeline.results import (
     RecordChangedResult,
     RecordDeletedResult,
     SequenceDeleted,
+    SignalResult,
     StepDueResult,
 )
 from connector.store import connections as conn_store
 from connector.store import outbox as outbox_store
 from connector.store import records as record_store
 from connector.store import sequences as seq_store
+from connector.store import updates as update_store
 from connector.store.chunks import unique
 
 CONNECT_REFUSED = "connect.refused"  # shared variable: record id -> reason (from the rules)
 DUE_ADJUSTERS = "due_adjusters"  # shared variable: list of progression.DueAdjuster
+ColumnsOf = Callable[[str], Mapping[str, object] | None]  # record id -> its column values
 
 
 def _write(
@@ -57,36 +67,107 @@ def _write(
     seqs: dict[str, Sequence],
     now: datetime,
     owners: dict[str, tuple[str, str | None]] | None = None,
-) -> None:
-    """Carry out engine transitions: outbox, connection rows, history. One batch of statements.
+    adjust: progression.DueAdjuster | None = None,
+    columns_of: ColumnsOf | None = None,
+) -> int:
+    """Carry out engine transitions: outbox, record updates, moves, connection rows, history.
 
-    `owners` (record id -> table, owner id) saves a query when the caller has it already.
+    One batch of statements. `owners` (record id -> table, owner id) saves a query when the
+    caller has it already. A move connects the record to its new sequence here, in the same
+    transaction that ends the old connection, and plans what is due on it at once (`adjust`
+    as the due adjuster). Returns how many records moved.
     """
+    arrivals: list[progression.Transition] = []  # the new connections of moved records
+    if any(tr.ended is EndReason.MOVED for _, tr in transitions):
+        resolved = []
+        for before, tr in transitions:
+            if tr.ended is EndReason.MOVED:
+                tr, arrival = _move(db, before, tr, seqs, now, adjust, columns_of)
+                if arrival is not None:
+                    arrivals.append(arrival)
+            resolved.append((before, tr))
+        transitions = resolved
     planned: list[PlanActivity] = []
+    updates: list[UpdateRecord] = []
     cancel: list[str] = []
+    cancel_crm: list[str] = []
     changed: list[Conn] = []
     ended: list[str] = []
     events: list[HistoryEvent] = []
-    for before, tr in transitions:
+    for tr in [tr for _, tr in transitions] + arrivals:
         for effect in tr.effects:
             if isinstance(effect, PlanActivity):
                 planned.append(effect)
             elif isinstance(effect, CancelPendingActivity):
                 cancel.append(effect.activity_id)
+            elif isinstance(effect, CancelCrmActivity):
+                cancel_crm.append(effect.activity_id)
+            elif isinstance(effect, UpdateRecord):
+                updates.append(effect)
         events.extend(tr.events)
+    for before, tr in transitions:
         if tr.connection is None:
             ended.append(before.id)
         elif tr.connection != before:
             changed.append(tr.connection)
-    if planned:
-        if owners is None:
-            owners = record_store.owners(db, (p.record_id for p in planned))
+    if planned or updates:
+        wanted = [x.record_id for x in [*planned, *updates]]
+        if owners is None or any(r not in owners for r in wanted):
+            owners = {**(owners or {}), **record_store.owners(db, wanted)}
         outbox_store.insert_planned(db, planned, owners, now)
+        update_store.insert_updates(db, updates, {r: t for r, (t, _) in owners.items()}, now)
     outbox_store.cancel_pending(db, cancel)
+    outbox_store.cancel_in_crm(db, cancel_crm)
     conn_store.update_connections(db, changed)
     conn_store.delete_connections(db, ended)
     outbox_store.cancel_for_connections(db, ended, cancel_open_in_crm=False)
+    # After the old rows are gone, so one-sequence-per-record holds at every instant.
+    conn_store.insert_connections(db, [tr.connection for tr in arrivals if tr.connection])
     conn_store.insert_history(db, events, seqs)
+    return len(arrivals)
+
+
+def _move(
+    db: Connection,
+    before: Conn,
+    tr: progression.Transition,
+    seqs: dict[str, Sequence],
+    now: datetime,
+    adjust: progression.DueAdjuster | None,
+    columns_of: ColumnsOf | None,
+) -> tuple[progression.Transition, progression.Transition | None]:
+    """Resolve a move_to_sequence ending: (the old connection's ending, the new connection
+    planned up to `now`), or an `error` ending and None when the target cannot take it."""
+    move = next(e for e in tr.effects if isinstance(e, MoveToSequence))
+    source = seqs[before.sequence_id]
+    try:
+        target: Sequence | None = seq_store.find_sequence(db, move.sequence)
+    except NotFound:
+        target = None
+    problem = _move_refusal(source, target, move.sequence)
+    if problem or target is None:
+        event = engine_connections.end(before, EndReason.ERROR, move.at, problem)
+        kept = tuple(e for e in tr.events if e.event != "ended")
+        return replace(tr, effects=(), events=(*kept, event), ended=EndReason.ERROR), None
+    seqs[target.id] = target
+    conn, connected = engine_connections.start(target, before.record_id, move.at)
+    connected = replace(connected, message=f"moved from {source.name}")
+    columns = columns_of(conn.record_id) if columns_of and needs_columns(target) else None
+    planning = progression.plan_due(conn, target, now, adjust, columns)
+    return tr, replace(planning, events=(connected, *planning.events))
+
+
+def _move_refusal(source: Sequence, target: Sequence | None, ref: str) -> str | None:
+    if target is None:
+        return f"move_to_sequence: no sequence named or with id {ref!r}"
+    if target.id == source.id:
+        return f"move_to_sequence: {target.name!r} is this sequence"
+    if target.entity != source.entity:
+        return (f"move_to_sequence: {target.name!r} is for {target.entity} records, "
+                f"not {source.entity}")
+    if not target.is_active:
+        return f"move_to_sequence: sequence {target.name!r} is inactive"
+    return None
 
 
 # Sequences -----------------------------------------------------------------------------------
@@ -249,15 +330,21 @@ def _step_due(ctx: Context) -> None:
         return due
 
     result = StepDueResult(connections=len(wanted))
+    columns = _columns_by_record(ctx, [
+        c.record_id for c in fresh.values()
+        if c.sequence_id in seqs and needs_columns(seqs[c.sequence_id])
+    ])
     transitions: list[tuple[Conn, progression.Transition]] = []
     for conn in fresh.values():
         seq = seqs.get(conn.sequence_id)
         if seq is None or not seq.is_active or conn.due_at is None or conn.due_at > ctx.now:
             result.skipped += 1
             continue
-        tr = progression.plan_due(conn, seq, ctx.now, adjust if adjusters else None)
+        tr = progression.plan_due(conn, seq, ctx.now, adjust if adjusters else None,
+                                  columns.get(conn.record_id))
         transitions.append((conn, tr))
         result.planned += sum(isinstance(e, PlanActivity) for e in tr.effects)
+        result.updates += sum(isinstance(e, UpdateRecord) for e in tr.effects)
         result.waits_completed += sum(
             1 for e in tr.events if e.event == "step_completed"
         )
@@ -265,8 +352,30 @@ def _step_due(ctx: Context) -> None:
             result.completed += 1
         result.deferred += tr.deferred
     result.skipped += len(wanted) - len(fresh)
-    _write(db, transitions, seqs, ctx.now, owners)
+    result.moved = _write(
+        db, transitions, seqs, ctx.now, owners, adjust if adjusters else None,
+        lambda record_id: _columns_by_record(ctx, [record_id]).get(record_id),
+    )
     ctx.result = result
+
+
+def needs_columns(seq: Sequence) -> bool:
+    return any(
+        s.condition is not None and s.condition.kind is ConditionKind.COLUMN
+        for s in all_steps(seq.steps)
+    )
+
+
+def _columns_by_record(ctx: Context, record_ids: list[str]) -> dict[str, dict[str, object]]:
+    """Record id -> its mapped column values, for connections at column conditions."""
+    if not record_ids:
+        return {}
+    found = record_store.load_records(ctx.connection, record_ids)
+    values: dict[str, dict[str, object]] = {}
+    for record_id, record in found.items():
+        columns = ctx.pipeline.columns_of(record.table) if ctx.pipeline else None
+        values[record_id] = columns.values(record) if columns else dict(record.columns)
+    return values
 
 
 def _activity_completed(ctx: Context) -> None:
@@ -294,6 +403,40 @@ def _activity_completed(ctx: Context) -> None:
         else:
             outcome.advanced += 1
     _write(db, transitions, seqs, ctx.now)
+    ctx.result = outcome
+
+
+def _signal_received(ctx: Context) -> None:
+    """Buyer signals: end connections on their sequence's exit criteria, or remember replies."""
+    db = ctx.connection
+    signals: list[Signal] = sorted(ctx.target, key=lambda sig: sig.at)
+    current = conn_store.current_by_record(db, (sig.record_id for sig in signals))
+    seqs = seq_store.load_sequences(db, {c.sequence_id for c in current.values()})
+    outcome = SignalResult()
+    transitions: dict[str, tuple[Conn, progression.Transition]] = {}
+    for sig in signals:
+        before = current.get(sig.record_id)
+        if before is None or before.sequence_id not in seqs:
+            outcome.ignored += 1
+            continue
+        conn = transitions[before.id][1].connection if before.id in transitions else before
+        if conn is None:  # ended by an earlier signal of this batch
+            outcome.ignored += 1
+            continue
+        tr = progression.on_signal(conn, seqs[conn.sequence_id], sig)
+        if not tr.changed:
+            outcome.ignored += 1
+            continue
+        if before.id in transitions:  # several signals for one record: keep every event
+            earlier = transitions[before.id][1]
+            tr = replace(tr, events=earlier.events + tr.events,
+                         effects=earlier.effects + tr.effects)
+        transitions[before.id] = (before, tr)
+        if tr.connection is None:
+            outcome.ended += 1
+        else:
+            outcome.noted += 1
+    _write(db, list(transitions.values()), seqs, ctx.now)
     ctx.result = outcome
 
 
@@ -331,3 +474,4 @@ def install(pipeline: Pipeline) -> None:
     pipeline.set_operation(Message.ACTIVITY_COMPLETED, Operation(_activity_completed))
     pipeline.set_operation(Message.RECORD_CHANGED, Operation(_record_changed))
     pipeline.set_operation(Message.RECORD_DELETED, Operation(_record_deleted))
+    pipeline.set_operation(Message.SIGNAL_RECEIVED, Operation(_signal_received))

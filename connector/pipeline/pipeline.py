@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from connector.config import Settings
+from connector.engine.models import TableColumns
 from connector.errors import InvalidInput, RuleViolation, SeqsyncError
 from connector.pipeline.context import (
     MAX_DEPTH,
@@ -62,12 +63,22 @@ class Transaction:
                                      correlation_id=correlation_id, tx=self)
 
 
+ColumnsOf = Callable[[str], TableColumns | None]
+
+
 class Pipeline:
-    def __init__(self, store: Store, settings: Settings) -> None:
+    def __init__(self, store: Store, settings: Settings,
+                 columns_of: ColumnsOf | None = None) -> None:
         self.store = store
         self.settings = settings
         self._operations: dict[Message, Operation] = {}
         self._steps: list[PluginStep] = []
+        # A target table's mapped columns (conditions on columns, update_record steps); the
+        # application gives it from the mappings, which this package does not read itself.
+        self._columns_of = columns_of
+
+    def columns_of(self, table: str) -> TableColumns | None:
+        return self._columns_of(table) if self._columns_of else None
 
     def set_operation(self, message: Message | str, operation: Operation) -> None:
         self._operations[Message(message)] = operation

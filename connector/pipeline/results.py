@@ -28,12 +28,21 @@ class ActivityCompletedResult:
 
 
 @dataclass
+class SignalResult:
+    ended: int = 0  # connections ended by an exit criterion
+    noted: int = 0  # replies remembered for conditions
+    ignored: int = 0  # no connection, before it started, or not its email
+
+
+@dataclass
 class StepDueResult:
     connections: int = 0  # connections looked at
     planned: int = 0  # activities put in the outbox
     deferred: int = 0  # due steps a plugin moved later (business hours)
     waits_completed: int = 0
     completed: int = 0  # connections that ended with `completed`
+    moved: int = 0  # connections that moved to another sequence
+    updates: int = 0  # record updates queued for the CRM
     skipped: int = 0  # no longer scheduled, or their sequence is not active
 
 

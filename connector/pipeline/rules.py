@@ -10,8 +10,10 @@ from connector.engine.models import (
     EndReason,
     Record,
     Sequence,
+    StepType,
+    all_steps,
 )
-from connector.errors import InvalidInput, RuleViolation
+from connector.errors import InvalidInput, NotFound, RuleViolation
 from connector.pipeline.context import Context, Message, PluginStep, Stage, plugin
 from connector.pipeline.operations import CONNECT_REFUSED
 from connector.store import connections as conn_store
@@ -51,9 +53,32 @@ def _check_sequence(ctx: Context) -> None:
         raise RuleViolation(f"a sequence named {name!r} already exists")
     if seq.steps:
         try:
-            engine_sequences.check_structure(seq.steps)
+            _check_steps(ctx, seq)
         except InvalidInput as exc:
             raise InvalidInput(f"sequence {name!r}: {exc}") from None
+
+
+def _check_steps(ctx: Context, seq: Sequence) -> None:
+    """Every path, the columns steps name, and the sequences they move records to."""
+    engine_sequences.check_structure(seq.steps, seq.exit_on)
+    columns = ctx.pipeline.columns_of(seq.entity) if ctx.pipeline else None
+    if columns is not None:
+        engine_sequences.check_columns(seq, columns)
+    for step in all_steps(seq.steps):
+        if step.type is not StepType.MOVE_TO_SEQUENCE:
+            continue
+        where = engine_sequences.describe(step, engine_sequences.address_of(seq, step.id))
+        try:
+            target = seq_store.find_sequence(ctx.connection, step.sequence)
+        except NotFound:
+            raise InvalidInput(f"{where}: no sequence named {step.sequence!r}") from None
+        if target.id == seq.id or target.name.strip().lower() == seq.name.strip().lower():
+            raise InvalidInput(f"{where}: a sequence cannot move records to itself")
+        if target.entity != seq.entity:
+            raise InvalidInput(
+                f"{where}: sequence {target.name!r} is for {target.entity} records, "
+                f"not {seq.entity}"
+            )
 
 
 sequence_on_create = PluginStep(
@@ -67,9 +92,10 @@ sequence_on_update = PluginStep(
 @plugin(Message.ACTIVATE, Stage.PRE_VALIDATION, order=20, name="valid-before-activate")
 def valid_before_activate(ctx: Context) -> None:
     seq: Sequence = ctx.pre_image
-    problem = engine_sequences.structure_problem(seq)
-    if problem:
-        raise InvalidInput(f"cannot activate {seq.name!r}: {problem}")
+    try:
+        _check_steps(ctx, seq)
+    except InvalidInput as exc:
+        raise InvalidInput(f"cannot activate {seq.name!r}: {exc}") from None
 
 
 @plugin(Message.CONNECT, Stage.PRE_VALIDATION, order=20, name="connect-preconditions")

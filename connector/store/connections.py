@@ -34,6 +34,7 @@ def conn_from_row(row: Row) -> Conn:
         state=_STATES.get(row.state) or ConnectionState(row.state), due_at=row.due_at,
         connected_on=row.connected_on,
         step_started_on=row.step_started_on, activity_id=row.activity_id, attempt=row.attempt,
+        last_outcome=row.last_outcome, replied_on=row.replied_on,
     )
 
 
@@ -42,6 +43,7 @@ def _values(conn: Conn) -> dict[str, object]:
         "sequence_id": conn.sequence_id, "step_id": conn.step_id, "state": conn.state.value,
         "due_at": conn.due_at, "activity_id": conn.activity_id, "attempt": conn.attempt,
         "connected_on": conn.connected_on, "step_started_on": conn.step_started_on,
+        "last_outcome": conn.last_outcome, "replied_on": conn.replied_on,
     }
 
 
@@ -103,7 +105,8 @@ def update_connections(db: Connection, conns: list[Conn]) -> None:
             [
                 {"b_id": c.id, "step_id": c.step_id, "state": c.state.value, "due_at": c.due_at,
                  "activity_id": c.activity_id, "attempt": c.attempt,
-                 "step_started_on": c.step_started_on}
+                 "step_started_on": c.step_started_on, "last_outcome": c.last_outcome,
+                 "replied_on": c.replied_on}
                 for c in conns
             ],
         )
@@ -171,7 +174,8 @@ _DUE_COLUMNS = (
     connections.c.id, connections.c.record_id, connections.c.sequence_id,
     connections.c.step_id, connections.c.state, connections.c.due_at,
     connections.c.connected_on, connections.c.step_started_on, connections.c.activity_id,
-    connections.c.attempt, records.c.table.label("record_table"),
+    connections.c.attempt, connections.c.last_outcome, connections.c.replied_on,
+    records.c.table.label("record_table"),
     records.c.owner_id.label("record_owner"),
 )
 
@@ -246,12 +250,13 @@ def due_page(
     utc = _utc_reader()
     conns = []
     for (id_, record_id, sequence_id, step_id, state_text, due_at, connected_on, started_on,
-         activity_id, attempt, table, owner) in _sqlite_rows(db, query):
+         activity_id, attempt, last_outcome, replied_on, table, owner) in _sqlite_rows(db, query):
         conns.append(Conn(
             id=id_, record_id=record_id, sequence_id=sequence_id, step_id=step_id,
             state=_STATES.get(state_text) or ConnectionState(state_text), due_at=utc(due_at),
             connected_on=utc(connected_on), step_started_on=utc(started_on),  # type: ignore[arg-type]
-            activity_id=activity_id, attempt=attempt,
+            activity_id=activity_id, attempt=attempt, last_outcome=last_outcome,
+            replied_on=utc(replied_on),
         ))
         owners[record_id] = (table, owner)
     return DuePage(conns, owners, db)

@@ -71,6 +71,19 @@ def cancel_for_connections(
     return cancelled, to_cancel
 
 
+def cancel_in_crm(db: Connection, activity_ids: Iterable[str]) -> int:
+    """Mark pushed activities that are still open in the CRM for cancelling there."""
+    count = 0
+    for batch in chunks(unique(activity_ids)):
+        count += db.execute(
+            update(outbox)
+            .where(outbox.c.activity_id.in_(batch), outbox.c.status == PUSHED,
+                   outbox.c.crm_state == "open")
+            .values(status=TO_CANCEL)
+        ).rowcount
+    return count
+
+
 def cancel_pending(db: Connection, activity_ids: Iterable[str]) -> int:
     count = 0
     for batch in chunks(unique(activity_ids)):

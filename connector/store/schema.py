@@ -76,6 +76,8 @@ sequences = Table(
     Column("owner", String(200), nullable=False, default=""),
     Column("created_on", UTC, nullable=False),
     Column("modified_on", UTC, nullable=False),
+    # Buyer signals that end its connections (revision 0003): comma-separated, "" for none.
+    Column("exit_on", String(64), nullable=False, server_default="reply,meeting,bounce"),
     Column("tags", JSON, nullable=False, default=list),  # revision 0003_team_ops
 )
 
@@ -84,13 +86,20 @@ steps = Table(
     metadata,
     Column("id", ID, primary_key=True),
     Column("sequence_id", ID, ForeignKey("sequences.id", ondelete="CASCADE"), nullable=False),
-    Column("position", Integer, nullable=False),  # 1-based
-    Column("type", String(16), nullable=False),  # email | phonecall | task | wait
+    Column("position", Integer, nullable=False),  # 1-based, within its branch
+    # email | phonecall | task | wait | condition | update_record | move_to_sequence
+    Column("type", String(16), nullable=False),
     Column("name", String(200), nullable=False, default=""),
     Column("description", Text, nullable=False, default=""),
     Column("template", String(200), nullable=True),
     Column("wait_days", Integer, nullable=False, default=0),
     Column("wait_hours", Integer, nullable=False, default=0),
+    # Revision 0003: a step in a condition's branch names the condition and the branch
+    # (then | else); top-level steps have neither. `settings` holds what only some step types
+    # have: a condition's test, update_record's columns, move_to_sequence's target.
+    Column("parent_id", ID, nullable=True),
+    Column("branch", String(8), nullable=True),
+    Column("settings", JSON, nullable=True),
     Index("ix_steps_sequence_position", "sequence_id", "position"),
 )
 
@@ -127,6 +136,9 @@ connections = Table(
     Column("attempt", Integer, nullable=False, default=0),
     Column("connected_on", UTC, nullable=False),
     Column("step_started_on", UTC, nullable=False),
+    # Revision 0003: inputs of condition steps (previous outcome, latest reply).
+    Column("last_outcome", String(16), nullable=True),
+    Column("replied_on", UTC, nullable=True),
     UniqueConstraint("record_id", name="uq_connections_record_id"),
     Index("ix_connections_sequence", "sequence_id"),
     Index("ix_connections_due", "state", "due_at"),
@@ -185,6 +197,24 @@ outbox = Table(
     Index("ix_outbox_status", "status", "activity_type"),
     Index("ix_outbox_connection", "connection_id"),
     Index("ix_outbox_record", "record_id"),  # revision 0002: a record's activities
+)
+
+# Column updates of update_record steps, to send to the CRM (revision 0003). The id is
+# deterministic like an activity id; a PATCH is idempotent, so a resend is harmless.
+record_updates = Table(
+    "record_updates",
+    metadata,
+    Column("update_id", ID, primary_key=True),
+    Column("connection_id", ID, nullable=False),
+    Column("record_id", ID, nullable=False),
+    Column("record_table", String(64), nullable=False),
+    Column("step_id", ID, nullable=False),
+    Column("values", JSON, nullable=False),
+    Column("status", String(16), nullable=False),  # pending | pushed | failed
+    Column("created_on", UTC, nullable=False),
+    Column("pushed_on", UTC, nullable=True),
+    Column("error", Text, nullable=True),
+    Index("ix_record_updates_status", "status"),
 )
 
 # Small key/value state: delta links per table, schema facts, run counters.

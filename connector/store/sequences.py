@@ -3,40 +3,99 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from sqlalchemy import Connection, Row, delete, func, insert, select, update
 
-from connector.engine.models import Sequence, SequenceStatus, Step, StepType
+from connector.engine.models import (
+    ALL_EXITS,
+    Branch,
+    Condition,
+    ConditionKind,
+    ExitCriterion,
+    Op,
+    Sequence,
+    SequenceStatus,
+    Step,
+    StepType,
+    all_steps,
+)
 from connector.errors import NotFound
 from connector.store.chunks import chunks, unique
 from connector.store.schema import connections, sequences, steps
 
 
-def _step(row: Row) -> Step:
+def _condition(settings: dict[str, Any]) -> Condition | None:
+    raw = settings.get("if")
+    if not raw:
+        return None
+    value = raw.get("value")
+    return Condition(
+        kind=ConditionKind(raw["kind"]), previous=raw.get("previous", ""),
+        days=raw.get("days", 0), column=raw.get("column", ""), op=Op(raw.get("op", "eq")),
+        value=tuple(value) if isinstance(value, list) else value,
+    )
+
+
+def _settings(step: Step) -> dict[str, Any] | None:
+    if step.condition is not None:
+        c = step.condition
+        value = list(c.value) if isinstance(c.value, tuple) else c.value
+        return {"if": {"kind": c.kind.value, "previous": c.previous, "days": c.days,
+                       "column": c.column, "op": c.op.value, "value": value}}
+    if step.values:
+        return {"set": [[column, value] for column, value in step.values]}
+    if step.sequence:
+        return {"sequence": step.sequence}
+    return None
+
+
+def _step(row: Row, children: dict[tuple[str, str], list[Row]]) -> Step:
+    settings = row.settings or {}
     return Step(
         id=row.id, type=StepType(row.type), name=row.name, description=row.description,
         template=row.template, days=row.wait_days, hours=row.wait_hours,
+        condition=_condition(settings),
+        then=tuple(_step(r, children) for r in children.get((row.id, Branch.THEN.value), [])),
+        otherwise=tuple(
+            _step(r, children) for r in children.get((row.id, Branch.ELSE.value), [])
+        ),
+        values=tuple((str(c), v) for c, v in settings.get("set", [])),
+        sequence=settings.get("sequence", ""),
     )
+
+
+def _exit_on(text: str | None) -> frozenset[ExitCriterion]:
+    if text is None:
+        return ALL_EXITS
+    return frozenset(ExitCriterion(t) for t in text.split(",") if t)
 
 
 def _sequence(row: Row, its_steps: tuple[Step, ...]) -> Sequence:
     return Sequence(
         id=row.id, name=row.name, entity=row.entity, status=SequenceStatus(row.status),
         description=row.description, owner=row.owner, created_on=row.created_on,
-        modified_on=row.modified_on, steps=its_steps, tags=tuple(row.tags or ()),
+        modified_on=row.modified_on, steps=its_steps, exit_on=_exit_on(row.exit_on),
+        tags=tuple(row.tags or ()),
     )
 
 
 def _with_steps(db: Connection, rows: list[Row]) -> list[Sequence]:
-    by_sequence: dict[str, list[Step]] = {row.id: [] for row in rows}
-    for batch in chunks(list(by_sequence)):
+    top: dict[str, list[Row]] = {row.id: [] for row in rows}
+    children: dict[tuple[str, str], list[Row]] = {}
+    for batch in chunks(list(top)):
         query = (
             select(steps).where(steps.c.sequence_id.in_(batch))
             .order_by(steps.c.sequence_id, steps.c.position)
         )
         for step_row in db.execute(query):
-            by_sequence[step_row.sequence_id].append(_step(step_row))
-    return [_sequence(row, tuple(by_sequence[row.id])) for row in rows]
+            if step_row.parent_id is None:
+                top[step_row.sequence_id].append(step_row)
+            else:
+                children.setdefault((step_row.parent_id, step_row.branch), []).append(step_row)
+    return [
+        _sequence(row, tuple(_step(r, children) for r in top[row.id])) for row in rows
+    ]
 
 
 def load_sequences(db: Connection, ids: Iterable[str]) -> dict[str, Sequence]:
@@ -85,29 +144,37 @@ def _row(seq: Sequence) -> dict[str, object]:
         "name": seq.name.strip(), "name_key": name_key(seq.name), "description": seq.description,
         "entity": seq.entity, "status": seq.status.value, "owner": seq.owner,
         "created_on": seq.created_on, "modified_on": seq.modified_on, "tags": list(seq.tags),
+        "exit_on": ",".join(sorted(e.value for e in seq.exit_on)),
     }
 
 
 def foreign_step_ids(db: Connection, seq: Sequence) -> set[str]:
     """Ids of `seq`'s steps that already belong to another sequence (step ids are global)."""
     taken: set[str] = set()
-    for batch in chunks([s.id for s in seq.steps]):
+    for batch in chunks([s.id for s in all_steps(seq.steps)]):
         query = select(steps.c.id).where(steps.c.id.in_(batch), steps.c.sequence_id != seq.id)
         taken.update(db.execute(query).scalars())
     return taken
 
 
+def _step_rows(seq_id: str, branch: tuple[Step, ...], parent: str | None,
+               which: str | None) -> Iterable[dict[str, object]]:
+    for position, s in enumerate(branch, start=1):
+        yield {
+            "id": s.id, "sequence_id": seq_id, "position": position, "type": s.type.value,
+            "name": s.name, "description": s.description, "template": s.template,
+            "wait_days": s.days, "wait_hours": s.hours, "parent_id": parent, "branch": which,
+            "settings": _settings(s),
+        }
+        if s.is_condition:
+            yield from _step_rows(seq_id, s.then, s.id, Branch.THEN.value)
+            yield from _step_rows(seq_id, s.otherwise, s.id, Branch.ELSE.value)
+
+
 def _write_steps(db: Connection, seq: Sequence) -> None:
     db.execute(delete(steps).where(steps.c.sequence_id == seq.id))
     if seq.steps:
-        db.execute(insert(steps), [
-            {
-                "id": s.id, "sequence_id": seq.id, "position": position, "type": s.type.value,
-                "name": s.name, "description": s.description, "template": s.template,
-                "wait_days": s.days, "wait_hours": s.hours,
-            }
-            for position, s in enumerate(seq.steps, start=1)
-        ])
+        db.execute(insert(steps), list(_step_rows(seq.id, seq.steps, None, None)))
 
 
 def insert_sequence(db: Connection, seq: Sequence) -> None:
