@@ -6,7 +6,11 @@ from typing import Any
 
 import tomli_w
 
-from connector.engine.models import Sequence, Step
+from connector.engine.models import ACTIVITY_STEP_TYPES, Sequence, Step, StepType
+from connector.errors import InvalidInput
+
+# The step types sequence files can hold today.
+WRITABLE = ACTIVITY_STEP_TYPES | {StepType.WAIT}
 
 
 def _step_table(step: Step) -> dict[str, Any]:
@@ -37,6 +41,12 @@ def sequence_data(seq: Sequence) -> dict[str, Any]:
 
 
 def sequence_toml(seq: Sequence) -> str:
+    unwritable = sorted({s.type.value for s in seq.steps if s.type not in WRITABLE})
+    if unwritable:
+        raise InvalidInput(
+            f"sequence {seq.name!r} has {', '.join(unwritable)} steps, which sequence files "
+            "cannot describe yet"
+        )
     header = (
         f"# Sequence {seq.name!r}, exported by seqsync. Apply it with:\n"
         "#   seqsync sequence apply FILE [--activate]\n"

@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
-from connector.engine.models import Sequence, Step
+from connector.engine.models import Sequence, Step, all_steps
 from connector.engine.sequences import describe
+from connector.engine.tree import layout
 
-SEQUENCE_FIELDS = ("name", "description", "entity", "owner", "tags")
-STEP_FIELDS = ("type", "name", "description", "template", "days", "hours")
+SEQUENCE_FIELDS = ("name", "description", "entity", "owner", "tags", "exit_on")
+# A condition's branches are not compared as a whole: each step in them is compared itself.
+STEP_FIELDS = ("type", "name", "description", "template", "days", "hours", "condition",
+               "values", "sequence")
 
 
 def _shown(value: object) -> str:
+    if isinstance(value, frozenset):
+        value = tuple(sorted(getattr(v, "value", v) for v in value))
     if isinstance(value, tuple):
-        return "[" + ", ".join(repr(v) for v in value) + "]"
+        return "[" + ", ".join(_shown(v) for v in value) + "]"
     return repr(value.value if hasattr(value, "value") else value)
+
 
 
 def differences(before: Sequence, after: Sequence) -> list[str]:
@@ -25,8 +31,9 @@ def differences(before: Sequence, after: Sequence) -> list[str]:
         for name in SEQUENCE_FIELDS
         if getattr(before, name) != getattr(after, name)
     ]
-    old = {s.id: (n, s) for n, s in enumerate(before.steps, start=1)}
-    new = {s.id: (n, s) for n, s in enumerate(after.steps, start=1)}
+    old_at, new_at = layout(before).address, layout(after).address
+    old = {s.id: (old_at[s.id], s) for s in all_steps(before.steps)}
+    new = {s.id: (new_at[s.id], s) for s in all_steps(after.steps)}
     for step_id, (position, step) in old.items():
         if step_id not in new:
             found.append(f"{describe(step, position)} removed")
@@ -39,7 +46,7 @@ def differences(before: Sequence, after: Sequence) -> list[str]:
     return found
 
 
-def _step_changes(was: Step, now: Step, was_at: int, position: int) -> list[str]:
+def _step_changes(was: Step, now: Step, was_at: str, position: str) -> list[str]:
     where = describe(now, position)
     changes = [f"{where}: moved from position {was_at}"] if was_at != position else []
     changes.extend(

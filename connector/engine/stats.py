@@ -10,7 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from connector.engine.models import Sequence, Step
+from connector.engine.models import Sequence, Step, all_steps
+from connector.engine.tree import layout
 
 # `record_closed` is split by the record's state code: 1 is won (opportunity) or qualified
 # (lead), 2 is lost or disqualified. Other codes, or an unknown record, stay `record_closed`.
@@ -49,7 +50,7 @@ class HistoryCounts:
 
 @dataclass(frozen=True, slots=True)
 class StepStats:
-    position: int
+    position: str  # "3", or "3.then.1" inside a condition's branch
     step: Step
     reached: int
     completed: int
@@ -91,12 +92,13 @@ class SequenceStats:
         return self.successes / self.judged if self.judged else None
 
 
-def step_stats(position: int, step: Step, counts: HistoryCounts) -> StepStats:
-    """A step is reached by every connection that left it (completed, skipped, or ended while
-    on it) or is on it now; ending `completed` comes after the last step's own completion, so
-    it is not counted twice."""
+def step_stats(position: str, step: Step, counts: HistoryCounts) -> StepStats:
+    """A step is reached by every connection that left it (completed, skipped, took a branch,
+    or ended while on it) or is on it now; ending `completed` comes after the last step's own
+    completion, so it is not counted twice. A condition step is completed by taking a branch."""
     events = counts.by_step.get(step.id, {})
-    completed = events.get("step_completed", 0)
+    branches = dict(counts.branches.get(step.id, {}))
+    completed = events.get("step_completed", 0) + sum(branches.values())
     skipped = events.get("step_skipped", 0)
     ended_here = sum(
         n for name, n in events.items()
@@ -106,8 +108,7 @@ def step_stats(position: int, step: Step, counts: HistoryCounts) -> StepStats:
         position=position, step=step,
         reached=completed + skipped + ended_here + counts.on_step.get(step.id, 0),
         completed=completed, skipped=skipped, ended_here=ended_here,
-        median_seconds=counts.median_seconds.get(step.id),
-        branches=dict(counts.branches.get(step.id, {})),
+        median_seconds=counts.median_seconds.get(step.id), branches=branches,
     )
 
 
@@ -116,5 +117,6 @@ def sequence_stats(seq: Sequence, counts: HistoryCounts,
     return SequenceStats(
         sequence_id=seq.id, name=seq.name, since=since, connected=counts.connected,
         active=counts.active, ended=dict(sorted(counts.ended.items())),
-        steps=tuple(step_stats(n, s, counts) for n, s in enumerate(seq.steps, start=1)),
+        steps=tuple(step_stats(layout(seq).address[s.id], s, counts)
+                    for s in all_steps(seq.steps)),
     )

@@ -19,7 +19,8 @@ from connector.store.schema import connection_history, connections, records
 
 h = connection_history
 COUNTED = ("connected", "ended", "step_completed", "step_skipped")
-LEFT_STEP = ("step_completed", "step_skipped")
+# Leaving a step: completing or skipping it, or (a condition step) taking one of its branches.
+LEFT_STEP = ("step_completed", "step_skipped", "branch")
 
 
 def _where(sequence_id: str | None, since: datetime | None) -> list[ColumnElement[bool]]:
@@ -93,9 +94,22 @@ def _median_seconds(db: Connection, sequence_id: str,
     return {step_id: round(float(secs), 3) for step_id, secs in db.execute(query)}
 
 
+def _branches(db: Connection, where: list[ColumnElement[bool]]) -> dict[str, dict[str, int]]:
+    """Condition step id -> branch (then | else) -> times taken."""
+    query = (
+        select(h.c.step_id, h.c.message, func.count())
+        .where(*where, h.c.event == "branch")
+        .group_by(h.c.step_id, h.c.message)
+    )
+    taken: dict[str, dict[str, int]] = defaultdict(dict)
+    for step_id, branch, n in db.execute(query):
+        taken[step_id][branch or "?"] = n
+    return dict(taken)
+
+
 def history_counts(db: Connection, sequence_id: str, since: datetime | None = None,
                    ) -> HistoryCounts:
-    """Everything `sequence stats` needs for one sequence, in five indexed queries."""
+    """Everything `sequence stats` needs for one sequence, in six indexed queries."""
     where = _where(sequence_id, since)
     connected = 0
     ended: dict[str, int] = defaultdict(int)
@@ -126,6 +140,7 @@ def history_counts(db: Connection, sequence_id: str, since: datetime | None = No
         connected=connected, active=sum(on_step.values()), ended=dict(ended),
         by_step={k: dict(v) for k, v in by_step.items()}, on_step=on_step,
         median_seconds=_median_seconds(db, sequence_id, since),
+        branches=_branches(db, where),
     )
 
 

@@ -56,12 +56,12 @@ def test_sequence_stats_match_a_hand_count(env: World) -> None:
     assert stats["successes"] == 1 and stats["success_rate"] == 0.25
     assert "divided by all connections that ended" in stats["success_definition"]
     steps = {s["position"]: s for s in stats["steps"]}
-    figures = {n: (s["reached"], s["completed"], s["skipped"], s["ended_here"])
+    figures = {int(n): (s["reached"], s["completed"], s["skipped"], s["ended_here"])
                for n, s in steps.items()}
     assert figures == {1: (6, 3, 1, 2), 2: (4, 4, 0, 0), 3: (4, 1, 0, 1), 4: (1, 1, 0, 0)}
     # email: done after 2h, 2h, 2h and skipped after 3h; the wait is a day; lead 0's call
     # came due when the wait ended (T0+2h+1d) and was done at T0+1d+6h.
-    assert [steps[n]["median_seconds_on_step"] for n in (1, 2, 3, 4)] == [
+    assert [steps[str(n)]["median_seconds_on_step"] for n in (1, 2, 3, 4)] == [
         2 * 3600, 86400, 4 * 3600, (2 * D - (D + 6 * H)).total_seconds()]
 
     human = env.cli("sequence", "stats", "Outreach").stdout
@@ -101,3 +101,39 @@ def test_stats_input_errors_are_one_line(env: World) -> None:
     assert both.exit_code == 2 and "--csv and --json: choose one" in both.stderr
     missing = env.cli("sequence", "stats", "Nope")
     assert missing.exit_code == 2 and "no sequence named or with id 'Nope'" in missing.stderr
+
+
+def test_branch_counts_of_a_condition_step(env: World) -> None:
+    from connector.app import open_app
+    from connector.engine.models import Condition, ConditionKind, Sequence, Step, StepType
+    from connector.pipeline.context import Message
+
+    env.sync(T0)
+    email = Step(id="00000000-0000-4000-8000-0000000000e1", type=StepType.EMAIL, name="Hello")
+    check = Step(
+        id="00000000-0000-4000-8000-0000000000c1", type=StepType.CONDITION, name="Done?",
+        condition=Condition(ConditionKind.PREVIOUS, previous="completed"),
+        then=(Step(id="00000000-0000-4000-8000-0000000000c2", type=StepType.PHONECALL,
+                   name="Call"),),
+        otherwise=(Step(id="00000000-0000-4000-8000-0000000000c3", type=StepType.TASK,
+                        name="Retry"),),
+    )
+    with open_app(env.settings, now=T0) as app:
+        seq = app.execute(Message.CREATE, Sequence(id="", name="Branchy", entity="lead",
+                                                   steps=(email, check)))
+        app.execute(Message.ACTIVATE, seq.id)
+    leads = env.open_leads(3)
+    env.connect(seq.id, leads)
+    env.sync(T0)
+    env.complete("emails", activity_of(env, "emails", leads[0]), T0 + H)
+    env.complete("emails", activity_of(env, "emails", leads[1]), T0 + H)
+    env.complete("emails", activity_of(env, "emails", leads[2]), T0 + H, cancel=True)
+    env.sync(T0 + 2 * H)
+    stats = json.loads(env.cli("--json", "sequence", "stats", "Branchy").stdout)
+    steps = {s["position"]: s for s in stats["steps"]}
+    assert list(steps) == ["1", "2", "2.then.1", "2.else.1"]
+    assert steps["2"]["branches"] == {"then": 2, "else": 1}
+    assert (steps["2"]["reached"], steps["2"]["completed"]) == (3, 3)
+    assert steps["2.then.1"]["reached"] == 2 and steps["2.else.1"]["reached"] == 1
+    human = env.cli("sequence", "stats", "Branchy").stdout
+    assert "then: 2" in human and "else: 1" in human

@@ -19,7 +19,7 @@ def upgrade() -> None:
         batch.add_column(sa.Column("tags", sa.JSON(), nullable=False, server_default="[]"))
     op.create_index(
         "ix_history_sequence_event", "connection_history",
-        ["sequence_id", "event", "reason", "step_id", "at"],
+        ["sequence_id", "event", "reason", "step_id", "at", "message"],
     )
     op.create_index(
         "ix_history_sequence_connection", "connection_history",
