@@ -14,6 +14,7 @@ from connector.mapping import load_for_settings
 from connector.pipeline import operations, rules
 from connector.pipeline.context import Message, PluginStep
 from connector.pipeline.loading import as_steps, load_user_plugins
+from connector.pipeline.pacing import PacingRule
 from connector.pipeline.pipeline import Pipeline
 from connector.pipeline.results import StepDueResult
 from connector.plugins.business_hours import BusinessHours
@@ -76,7 +77,7 @@ def _sqlite_dir(url: str) -> None:
 
 
 def _plugin_steps(settings: Settings) -> list[PluginStep]:
-    steps = list(rules.BUILT_IN)
+    steps = [*rules.BUILT_IN, *PacingRule(settings).steps()]
     if settings.plugins.business_hours.enabled:
         steps += as_steps(BusinessHours, settings, "[plugins.business_hours]")
     return steps + load_user_plugins(settings)

@@ -6,6 +6,7 @@ from typing import Any
 
 import tomli_w
 
+from connector.cli.sequence_sections import pacing_table
 from connector.engine.models import ACTIVITY_STEP_TYPES, Sequence, Step, StepType
 from connector.errors import InvalidInput
 
@@ -36,6 +37,9 @@ def sequence_data(seq: Sequence) -> dict[str, Any]:
     if seq.owner:
         data["owner"] = seq.owner
     data["tags"] = list(seq.tags)
+    pacing = pacing_table(seq.pacing)
+    if pacing:
+        data["pacing"] = pacing
     data["steps"] = [_step_table(s) for s in seq.steps]
     return data
 

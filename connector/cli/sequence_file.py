@@ -6,6 +6,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from connector.cli.sequence_sections import pacing_from
 from connector.engine.models import Sequence, Step, StepType
 from connector.engine.sequences import (
     check_step,
@@ -17,7 +18,7 @@ from connector.engine.sequences import (
 from connector.errors import InvalidInput
 from connector.tomlfile import read_toml
 
-TOP_KEYS = {"name", "description", "entity", "owner", "tags", "steps"}
+TOP_KEYS = {"name", "description", "entity", "owner", "tags", "pacing", "steps"}
 ACTIVITY_KEYS = {"type", "name", "description", "template", "id"}
 WAIT_KEYS = {"type", "days", "hours", "name", "description", "id"}
 
@@ -93,6 +94,7 @@ def sequence_from_data(data: dict[str, Any], origin: str) -> Sequence:
         description=_text(data.get("description", ""), f"{origin}: description"),
         owner=_text(data.get("owner", ""), f"{origin}: owner").strip(),
         tags=_tags(data.get("tags", []), origin),
+        pacing=pacing_from(data, origin),
         steps=tuple(_step(raw, n, origin) for n, raw in enumerate(raw_steps, start=1)),
     )
     # A file is a whole sequence, so it must be ready to activate: checked before any save.

@@ -12,6 +12,7 @@ from connector.cli.output import Output
 from connector.cli.state import get_state
 from connector.errors import EXIT_OK, EXIT_PARTIAL
 from connector.logs import configure_logging
+from connector.pipeline.pacing import held_back
 from connector.sync.progress import LogProgress, Progress, RichProgress
 from connector.sync.report import RunReport
 from connector.sync.run import run_sync
@@ -101,6 +102,8 @@ def status_command(
         "connections_in_error": connections_in_error(engine),
         "sequences": sequence_load(engine),
     }
+    with state.app().store.begin() as db:
+        data["held_back"] = held_back(db, state.settings, state.app().now())
     out = state.out
     out.emit(
         data,
@@ -123,6 +126,11 @@ def status_command(
             ("sequence", "entity", "status", "connected"),
             [(s["name"], s["entity"], s["status"], s["connected"]) for s in data["sequences"]],
             title="sequences",
+        ),
+        out.table(
+            ("held back (planned on the next allowed day)", "connections", "earliest due"),
+            [(h["reason"], h["connections"], h["earliest_due"]) for h in data["held_back"]],
+            title="held back by pacing caps",
         ),
     )
 

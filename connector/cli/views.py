@@ -33,6 +33,8 @@ def sequence_json(seq: Sequence, connected: int | None = None) -> dict[str, Any]
     data: dict[str, Any] = {
         "id": seq.id, "name": seq.name, "description": seq.description, "entity": seq.entity,
         "status": seq.status.value, "owner": seq.owner, "tags": list(seq.tags),
+        "pacing": {"max_per_owner_per_day": seq.pacing.max_per_owner_per_day,
+                   "business_days": seq.pacing.business_days},
         "created_on": seq.created_on.isoformat() if seq.created_on else None,
         "modified_on": seq.modified_on.isoformat() if seq.modified_on else None,
         "activities": seq.activity_count,
@@ -62,6 +64,9 @@ def properties_table(out: Output, seq: Sequence, connected: int) -> Table:
     rows = [
         ("name", seq.name), ("id", seq.id), ("owner", seq.owner), ("status", seq.status.value),
         ("tags", ", ".join(seq.tags)),
+        ("pacing", (f"at most {seq.pacing.max_per_owner_per_day} activities per owner a day"
+                    if seq.pacing.max_per_owner_per_day else "no cap of its own")
+         + ("; waits in business days" if seq.pacing.business_days else "")),
         ("entity", seq.entity), ("description", seq.description),
         ("activities", seq.activity_count), ("connected records", connected),
         ("modified", when(seq.modified_on)),

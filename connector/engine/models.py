@@ -174,6 +174,14 @@ class Step:
 
 
 @dataclass(frozen=True, slots=True)
+class Pacing:
+    """A sequence's own pacing, on top of the global [pacing] settings."""
+
+    max_per_owner_per_day: int | None = None  # activities this sequence creates per owner/day
+    business_days: bool = False  # waits count working days and hours of the record's owner
+
+
+@dataclass(frozen=True, slots=True)
 class Sequence:
     id: str
     name: str
@@ -186,6 +194,7 @@ class Sequence:
     steps: tuple[Step, ...] = ()
     exit_on: frozenset[ExitCriterion] = ALL_EXITS
     tags: tuple[str, ...] = ()  # free-form labels, kept sorted and unique
+    pacing: Pacing = Pacing()
 
     @property
     def is_active(self) -> bool:

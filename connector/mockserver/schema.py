@@ -67,6 +67,20 @@ TABLES: tuple[TableDef, ...] = (
         primary_name="fullname",
         object_type_code=8,
     ),
+    # One row per user (key systemuserid); pacing reads the time zone and working day.
+    TableDef(
+        "usersettings", "usersettingscollection", "systemuserid",
+        ("systemuserid", "timezonecode", "timezonebias", "workdaystarttime", "workdaystoptime",
+         "localeid", "versionnumber"),
+        object_type_code=150,
+    ),
+    TableDef(
+        "timezonedefinition", "timezonedefinitions", "timezonedefinitionid",
+        ("timezonedefinitionid", "timezonecode", "standardname", "userinterfacename", "bias",
+         "retiredorder", "versionnumber"),
+        primary_name="userinterfacename",
+        object_type_code=4810,
+    ),
     TableDef(
         "email", "emails", "activityid",
         (*ACTIVITY_COLUMNS, "directioncode", "sender", "torecipients"),

@@ -340,8 +340,14 @@ def _step_due(ctx: Context) -> None:
         if seq is None or not seq.is_active or conn.due_at is None or conn.due_at > ctx.now:
             result.skipped += 1
             continue
-        tr = progression.plan_due(conn, seq, ctx.now, adjust if adjusters else None,
-                                  columns.get(conn.record_id))
+        conn_adjust = adjust if adjusters else None
+        wait_end = None
+        if ctx.pacing is not None:
+            owner = owners.get(conn.record_id, ("", None))[1]
+            conn_adjust = ctx.pacing.adjuster(owner, conn_adjust)
+            wait_end = ctx.pacing.wait_end(owner, seq)
+        tr = progression.plan_due(conn, seq, ctx.now, conn_adjust,
+                                  columns.get(conn.record_id), wait_end)
         transitions.append((conn, tr))
         result.planned += sum(isinstance(e, PlanActivity) for e in tr.effects)
         result.updates += sum(isinstance(e, UpdateRecord) for e in tr.effects)

@@ -79,6 +79,8 @@ sequences = Table(
     # Buyer signals that end its connections (revision 0003): comma-separated, "" for none.
     Column("exit_on", String(64), nullable=False, server_default="reply,meeting,bounce"),
     Column("tags", JSON, nullable=False, default=list),  # revision 0003_team_ops
+    # {"max_per_owner_per_day": n, "business_days": bool}; revision 0004_team_pacing
+    Column("pacing", JSON, nullable=True),
 )
 
 steps = Table(
@@ -198,6 +200,21 @@ outbox = Table(
     Index("ix_outbox_status", "status", "activity_type"),
     Index("ix_outbox_connection", "connection_id"),
     Index("ix_outbox_record", "record_id"),  # revision 0002: a record's activities
+    # Revision 0004_team_pacing: what each owner got today, for the daily cap.
+    Index("ix_outbox_owner_created", "owner_id", "created_on"),
+)
+
+# CRM users' settings as read from `usersettingscollection` (revision 0004_team_pacing): the
+# time zone and working hours pacing uses for the records they own.
+owner_settings = Table(
+    "owner_settings",
+    metadata,
+    Column("owner_id", ID, primary_key=True),
+    Column("timezone", String(64), nullable=True),  # IANA name; None: not mappable
+    Column("timezonecode", Integer, nullable=True),
+    Column("work_start", String(5), nullable=True),  # "08:00"
+    Column("work_end", String(5), nullable=True),
+    Column("read_on", UTC, nullable=False),
 )
 
 # Column updates of update_record steps, to send to the CRM (revision 0003). The id is

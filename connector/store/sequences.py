@@ -14,6 +14,7 @@ from connector.engine.models import (
     ConditionKind,
     ExitCriterion,
     Op,
+    Pacing,
     Sequence,
     SequenceStatus,
     Step,
@@ -76,7 +77,7 @@ def _sequence(row: Row, its_steps: tuple[Step, ...]) -> Sequence:
         id=row.id, name=row.name, entity=row.entity, status=SequenceStatus(row.status),
         description=row.description, owner=row.owner, created_on=row.created_on,
         modified_on=row.modified_on, steps=its_steps, exit_on=_exit_on(row.exit_on),
-        tags=tuple(row.tags or ()),
+        tags=tuple(row.tags or ()), pacing=_pacing(row.pacing),
     )
 
 
@@ -145,7 +146,19 @@ def _row(seq: Sequence) -> dict[str, object]:
         "entity": seq.entity, "status": seq.status.value, "owner": seq.owner,
         "created_on": seq.created_on, "modified_on": seq.modified_on, "tags": list(seq.tags),
         "exit_on": ",".join(sorted(e.value for e in seq.exit_on)),
+        "pacing": None if seq.pacing == Pacing() else {
+            "max_per_owner_per_day": seq.pacing.max_per_owner_per_day,
+            "business_days": seq.pacing.business_days,
+        },
     }
+
+
+def _pacing(value: dict[str, object] | None) -> Pacing:
+    if not value:
+        return Pacing()
+    cap = value.get("max_per_owner_per_day")
+    return Pacing(max_per_owner_per_day=int(cap) if isinstance(cap, int) else None,
+                  business_days=bool(value.get("business_days")))
 
 
 def foreign_step_ids(db: Connection, seq: Sequence) -> set[str]:

@@ -28,6 +28,7 @@ from connector.sync.context import SyncContext
 from connector.sync.crm import make_client
 from connector.sync.dryrun import RecordingClient, scratch_state
 from connector.sync.lock import RunLock, lock_path_for
+from connector.sync.owners import read_owner_settings
 from connector.sync.plan import plan
 from connector.sync.progress import LogProgress, Progress
 from connector.sync.pull import pull
@@ -71,6 +72,7 @@ def run_sync(
         try:
             client.whoami()  # proves the credentials and reads the server's parallelism hint
             pull(ctx)
+            read_owner_settings(ctx)
             reconcile(ctx)
             plan(ctx)
             touched = push(ctx)
