@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -13,12 +13,9 @@ from connector.errors import InvalidInput, SeqsyncError, StateError
 from connector.mapping import load_for_settings
 from connector.pipeline import operations, rules
 from connector.pipeline.context import Message, PluginStep
-from connector.pipeline.loading import as_steps, load_user_plugins
+from connector.pipeline.loading import load_path, load_user_plugins
 from connector.pipeline.pacing import PacingRule
 from connector.pipeline.pipeline import Pipeline
-from connector.pipeline.results import StepDueResult
-from connector.plugins.business_hours import BusinessHours
-from connector.store import connections as conn_store
 from connector.store.db import Store, open_store
 
 
@@ -76,10 +73,14 @@ def _sqlite_dir(url: str) -> None:
             ) from None
 
 
+BUSINESS_HOURS = "connector.plugins.business_hours:BusinessHours"
+
+
 def _plugin_steps(settings: Settings) -> list[PluginStep]:
     steps = [*rules.BUILT_IN, *PacingRule(settings).steps()]
     if settings.plugins.business_hours.enabled:
-        steps += as_steps(BusinessHours, settings, "[plugins.business_hours]")
+        # Loaded like any user plugin: the core does not depend on the example.
+        steps += load_path(BUSINESS_HOURS, settings)
     return steps + load_user_plugins(settings)
 
 
@@ -117,40 +118,3 @@ def open_app(settings: Settings, *, now: datetime | None = None) -> App:
     operations.install(pipeline)
     pipeline.register(*steps)
     return App(settings, store, pipeline, now)
-
-
-# Due connections planned per transaction. Each planned connection touches entries spread
-# over GUID-keyed indexes; the bigger the transaction, the more of them share a page written
-# at commit (measured on 1M due: ~220 us per connection at 5,000 a commit, ~170 at 20,000).
-PLAN_TRANSACTION_ROWS = 20_000
-
-
-def plan_due_batches(
-    app: App, now: datetime, batch_size: int = 5000
-) -> Iterator[StepDueResult]:
-    """Plan every due step: reads due connections page by page (keyset on id, active
-    sequences only) and runs one StepDue message per page of `batch_size`, several pages a
-    transaction (PLAN_TRANSACTION_ROWS). Results are yielded once their transaction has
-    committed."""
-    if now.tzinfo is None:
-        raise InvalidInput(f"now={now.isoformat()} has no time zone")
-    after = ""
-    with app.store.begin() as db:
-        # Past a few pages, sorting the due rows per page costs more than walking the ids.
-        walk_ids = conn_store.due_count(db, now) > 4 * batch_size
-    pages_per_transaction = max(1, PLAN_TRANSACTION_ROWS // max(1, batch_size))
-    while True:
-        results: list[StepDueResult] = []
-        # Pages are read in the message's own transaction: StepDue then trusts those rows
-        # instead of reading them a second time.
-        with app.pipeline.transaction() as tx:
-            assert tx.db is not None
-            for _ in range(pages_per_transaction):
-                page = conn_store.due_page(tx.db, now, after, batch_size, walk_ids=walk_ids)
-                if not page:
-                    break
-                after = page[-1].id
-                results.append(tx.execute(Message.STEP_DUE, page, now=now))
-        yield from results
-        if len(results) < pages_per_transaction:
-            return

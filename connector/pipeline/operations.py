@@ -38,6 +38,7 @@ from connector.engine.models import (
 from connector.engine.models import Connection as Conn
 from connector.engine.sequences import new_id
 from connector.errors import InvalidInput, NotFound, RuleViolation
+from connector.pipeline.checks import connect_refusals, require_active
 from connector.pipeline.context import Context, Message
 from connector.pipeline.pipeline import Operation, Pipeline
 from connector.pipeline.results import (
@@ -56,8 +57,6 @@ from connector.store import sequences as seq_store
 from connector.store import updates as update_store
 from connector.store.chunks import unique
 
-CONNECT_REFUSED = "connect.refused"  # shared variable: record id -> reason (from the rules)
-DUE_ADJUSTERS = "due_adjusters"  # shared variable: list of progression.DueAdjuster
 ColumnsOf = Callable[[str], Mapping[str, object] | None]  # record id -> its column values
 
 
@@ -185,7 +184,7 @@ def _own_step_ids(db: Connection, seq: Sequence) -> Sequence:
 
 def _sequence_pre_image(ctx: Context) -> Sequence:
     ref = ctx.target.id if isinstance(ctx.target, Sequence) else str(ctx.target)
-    seq = seq_store.load_sequence(ctx.connection, ref)
+    seq = seq_store.load_sequence(ctx.database, ref)
     if seq is None:
         raise NotFound(f"no sequence with id {ref!r}")
     return seq
@@ -197,8 +196,8 @@ def _create(ctx: Context) -> None:
         target, id=target.id or new_id(), status=SequenceStatus.INACTIVE,
         owner=target.owner or ctx.user, created_on=ctx.now, modified_on=ctx.now,
     )
-    seq = _own_step_ids(ctx.connection, seq)
-    seq_store.insert_sequence(ctx.connection, seq)
+    seq = _own_step_ids(ctx.database, seq)
+    seq_store.insert_sequence(ctx.database, seq)
     ctx.post_image = ctx.result = seq
 
 
@@ -209,7 +208,7 @@ def _update(ctx: Context) -> None:
         target, status=before.status, created_on=before.created_on, modified_on=ctx.now,
         owner=target.owner or before.owner,
     )
-    db = ctx.connection
+    db = ctx.database
     seq = _own_step_ids(db, seq)
     seq_store.update_sequence(db, seq)
     kept = {s.id for s in seq.steps}
@@ -226,7 +225,7 @@ def _update(ctx: Context) -> None:
 def _set_status(status: SequenceStatus) -> Operation:
     def run(ctx: Context) -> None:
         seq = replace(ctx.pre_image, status=status, modified_on=ctx.now)
-        seq_store.update_sequence(ctx.connection, seq)
+        seq_store.update_sequence(ctx.database, seq)
         ctx.post_image = ctx.result = seq
 
     return Operation(run, _sequence_pre_image)
@@ -234,8 +233,15 @@ def _set_status(status: SequenceStatus) -> Operation:
 
 def _delete(ctx: Context) -> None:
     seq: Sequence = ctx.pre_image
-    seq_store.delete_sequence(ctx.connection, seq.id)
-    disconnected = ctx.shared_variables.get("delete.disconnected", 0)
+    disconnected = ctx.disconnected
+    # Re-checked here: connections the rules did not end (or a later plugin made) end now.
+    left = [c.record_id for c in conn_store.of_sequence(ctx.database, seq.id)]
+    if left:
+        result = ctx.execute(
+            Message.DISCONNECT, DisconnectRequest(left, EndReason.SEQUENCE_DELETED)
+        )
+        disconnected += result.succeeded
+    seq_store.delete_sequence(ctx.database, seq.id)
     ctx.result = SequenceDeleted(seq, disconnected)
 
 
@@ -244,7 +250,7 @@ def _delete(ctx: Context) -> None:
 
 def _connect_pre_image(ctx: Context) -> Sequence:
     request: ConnectRequest = ctx.target
-    seq = seq_store.load_sequence(ctx.connection, request.sequence_id)
+    seq = seq_store.load_sequence(ctx.database, request.sequence_id)
     if seq is None:
         raise NotFound(f"no sequence with id {request.sequence_id!r}")
     return seq
@@ -253,11 +259,20 @@ def _connect_pre_image(ctx: Context) -> Sequence:
 def _connect(ctx: Context) -> None:
     request: ConnectRequest = ctx.target
     seq: Sequence = ctx.pre_image
-    refused: dict[str, str] = ctx.shared_variables.get(CONNECT_REFUSED, {})
+    if request.sequence_id != seq.id:  # a PreOperation plugin pointed it at another sequence
+        seq = _connect_pre_image(ctx)
+    require_active(seq)
+    ids = unique(request.record_ids)
+    # The rules' refusals stand; every other record is checked again against the state, so a
+    # PreOperation plugin that added or changed records cannot slip one past the rules.
+    refused = {
+        **connect_refusals(ctx.database, seq, [i for i in ids if i not in ctx.connect_refusals]),
+        **ctx.connect_refusals,
+    }
     result = BulkResult()
     new: list[Conn] = []
     events: list[HistoryEvent] = []
-    for record_id in unique(request.record_ids):
+    for record_id in ids:
         if record_id in refused:
             result.outcomes.append(RecordOutcome(record_id, "skipped", refused[record_id]))
             continue
@@ -266,20 +281,20 @@ def _connect(ctx: Context) -> None:
         events.append(event)
         result.outcomes.append(RecordOutcome(record_id, "connected"))
     try:
-        conn_store.insert_connections(ctx.connection, new)
+        conn_store.insert_connections(ctx.database, new)
     except IntegrityError:
         # The database's own one-connection-per-record constraint (or a missing record).
         raise RuleViolation(
             "connect refused by the database: a record is already connected or unknown"
         ) from None
-    conn_store.insert_history(ctx.connection, events, {seq.id: seq})
+    conn_store.insert_history(ctx.database, events, {seq.id: seq})
     ctx.result = result
 
 
 def _disconnect(ctx: Context) -> None:
     request: DisconnectRequest = ctx.target
     reason = EndReason(request.reason)
-    db = ctx.connection
+    db = ctx.database
     ids = unique(request.record_ids)
     current = conn_store.current_by_record(db, ids)
     seqs = seq_store.load_sequences(db, {c.sequence_id for c in current.values()})
@@ -307,7 +322,7 @@ def _disconnect(ctx: Context) -> None:
 
 
 def _step_due(ctx: Context) -> None:
-    db = ctx.connection
+    db = ctx.database
     wanted: list[Conn] = list(ctx.target)
     # The target says which connections; the database says where they are now. Rows read in
     # this very transaction (a DuePage, items plugins left untouched) are current already;
@@ -322,7 +337,7 @@ def _step_due(ctx: Context) -> None:
         owners.update((c.record_id, page_owners[c.record_id]) for c in trusted.values())
         fresh = {**trusted, **fresh}
     seqs = seq_store.load_sequences(db, {c.sequence_id for c in fresh.values()})
-    adjusters: list[progression.DueAdjuster] = ctx.shared_variables.get(DUE_ADJUSTERS, [])
+    adjusters = ctx.due_adjusters
 
     def adjust(step: Step, due: datetime) -> datetime:
         for adjuster in adjusters:
@@ -376,7 +391,7 @@ def _columns_by_record(ctx: Context, record_ids: list[str]) -> dict[str, dict[st
     """Record id -> its mapped column values, for connections at column conditions."""
     if not record_ids:
         return {}
-    found = record_store.load_records(ctx.connection, record_ids)
+    found = record_store.load_records(ctx.database, record_ids)
     values: dict[str, dict[str, object]] = {}
     for record_id, record in found.items():
         columns = ctx.pipeline.columns_of(record.table) if ctx.pipeline else None
@@ -385,7 +400,7 @@ def _columns_by_record(ctx: Context, record_ids: list[str]) -> dict[str, dict[st
 
 
 def _activity_completed(ctx: Context) -> None:
-    db = ctx.connection
+    db = ctx.database
     results: list[ActivityResult] = list(ctx.target)
     ours = outbox_store.open_rows(db, (r.activity_id for r in results))
     fresh = [r for r in {r.activity_id: r for r in results}.values() if r.activity_id in ours]
@@ -414,7 +429,7 @@ def _activity_completed(ctx: Context) -> None:
 
 def _signal_received(ctx: Context) -> None:
     """Buyer signals: end connections on their sequence's exit criteria, or remember replies."""
-    db = ctx.connection
+    db = ctx.database
     signals: list[Signal] = sorted(ctx.target, key=lambda sig: sig.at)
     current = conn_store.current_by_record(db, (sig.record_id for sig in signals))
     seqs = seq_store.load_sequences(db, {c.sequence_id for c in current.values()})
@@ -456,13 +471,13 @@ def _record_changed(ctx: Context) -> None:
             raise InvalidInput(
                 f"record {record.id} is a {record.table!r} row in a {ctx.table!r} batch"
             )
-    inserted, updated = record_store.upsert_records(ctx.connection, batch, ctx.now)
+    inserted, updated = record_store.upsert_records(ctx.database, batch, ctx.now)
     ctx.post_image = batch
     ctx.result = RecordChangedResult(inserted=inserted, updated=updated)
 
 
 def _record_deleted(ctx: Context) -> None:
-    known = record_store.mark_deleted(ctx.connection, [str(i) for i in ctx.target], ctx.now)
+    known = record_store.mark_deleted(ctx.database, [str(i) for i in ctx.target], ctx.now)
     ctx.post_image = known
     ctx.result = RecordDeletedResult(deleted=len(known))
 

@@ -105,7 +105,7 @@ class PacingRule:
     _held: dict[int, int] = field(default_factory=dict)
 
     def before(self, ctx: Context) -> None:
-        db = ctx.connection
+        db = ctx.database
         config = self.settings.pacing
         ctx.pacing = OwnerPacing(
             hours_of=owner_hours(db, config), default=default_hours(config),
@@ -123,7 +123,7 @@ class PacingRule:
             return
         self._held[id(ctx)] = len(page) - len(kept)
         target = ctx.target
-        ctx.target = (DuePage(kept, target.owners, target.connection)
+        ctx.target = (DuePage(kept, target.owners, target.db)
                       if isinstance(target, DuePage) else kept)
 
     def after(self, ctx: Context) -> None:

@@ -160,3 +160,9 @@ def query_record_ids(
     query = _records_query(records.c.id, table=table, unconnected=unconnected, where=where,
                            open_only=open_only, limit=None)
     return list(db.execute(query).scalars())
+
+
+def live_ids(db: Connection, table: str) -> list[str]:
+    """Ids of the records of `table` not flagged deleted."""
+    query = select(records.c.id).where(records.c.table == table, records.c.is_deleted.is_(False))
+    return list(db.execute(query).scalars())

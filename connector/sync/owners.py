@@ -17,7 +17,7 @@ from connector.dataverse.errors import DataverseError
 from connector.store import pacing as pacing_store
 from connector.store.chunks import chunks
 from connector.store.pacing import OwnerSettings
-from connector.sync.context import SyncContext
+from connector.sync.run_context import SyncContext
 
 log = logging.getLogger("seqsync.sync")
 
@@ -38,7 +38,7 @@ def _zone_names(ctx: SyncContext, codes: set[int]) -> dict[int, str]:
     if not codes:
         return {}
     wanted = " or ".join(f"timezonecode eq {code}" for code in sorted(codes))
-    rows = ctx.client.query("timezonedefinitions", ["timezonecode", "standardname"],
+    rows = ctx.crm.query("timezonedefinitions", ["timezonecode", "standardname"],
                             f"retiredorder eq 0 and ({wanted})")
     return {row["timezonecode"]: win_tz[row["standardname"]] for row in rows
             if isinstance(row.get("timezonecode"), int) and row.get("standardname") in win_tz}
@@ -52,7 +52,7 @@ def read_owner_settings(ctx: SyncContext) -> None:
         return
     try:
         rows = [row for batch in chunks(owners, CHUNK)
-                for row in ctx.client.query_in("usersettingscollection", "systemuserid", batch,
+                for row in ctx.crm.query_in("usersettingscollection", "systemuserid", batch,
                                                select=USER_COLUMNS)]
         zones = _zone_names(ctx, {r["timezonecode"] for r in rows
                                   if isinstance(r.get("timezonecode"), int)})

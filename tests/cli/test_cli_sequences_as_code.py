@@ -8,9 +8,9 @@ from cli_helpers import EXAMPLES, NOW, Cli
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from connector.cli.sequence_export import sequence_toml
-from connector.cli.sequence_file import sequence_from_data
 from connector.engine.models import Sequence, Step, StepType
+from connector.sequence_export import sequence_toml
+from connector.sequence_file import sequence_from_data
 
 COLD = EXAMPLES / "cold-lead-outreach.toml"
 FOLLOW = EXAMPLES / "opportunity-follow-up.toml"

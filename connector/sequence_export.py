@@ -6,9 +6,9 @@ from typing import Any
 
 import tomli_w
 
-from connector.cli.sequence_sections import pacing_table
 from connector.engine.models import ACTIVITY_STEP_TYPES, Sequence, Step, StepType
 from connector.errors import InvalidInput
+from connector.sequence_sections import pacing_table
 
 # The step types sequence files can hold today.
 WRITABLE = ACTIVITY_STEP_TYPES | {StepType.WAIT}

@@ -6,7 +6,6 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from connector.cli.sequence_sections import pacing_from
 from connector.engine.models import Sequence, Step, StepType
 from connector.engine.sequences import (
     check_step,
@@ -16,6 +15,7 @@ from connector.engine.sequences import (
     parse_step_type,
 )
 from connector.errors import InvalidInput
+from connector.sequence_sections import pacing_from
 from connector.tomlfile import read_toml
 
 TOP_KEYS = {"name", "description", "entity", "owner", "tags", "pacing", "steps"}
