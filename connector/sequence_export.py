@@ -8,7 +8,7 @@ import tomli_w
 
 from connector.engine.models import ACTIVITY_STEP_TYPES, Sequence, Step, StepType
 from connector.errors import InvalidInput
-from connector.sequence_sections import pacing_table
+from connector.sequence_sections import enroll_table, pacing_table
 
 # The step types sequence files can hold today.
 WRITABLE = ACTIVITY_STEP_TYPES | {StepType.WAIT}
@@ -40,6 +40,9 @@ def sequence_data(seq: Sequence) -> dict[str, Any]:
     pacing = pacing_table(seq.pacing)
     if pacing:
         data["pacing"] = pacing
+    enroll = enroll_table(seq.enroll)
+    if enroll:
+        data["enroll"] = enroll
     data["steps"] = [_step_table(s) for s in seq.steps]
     return data
 

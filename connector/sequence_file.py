@@ -15,10 +15,10 @@ from connector.engine.sequences import (
     parse_step_type,
 )
 from connector.errors import InvalidInput
-from connector.sequence_sections import pacing_from
+from connector.sequence_sections import enroll_from, pacing_from
 from connector.tomlfile import read_toml
 
-TOP_KEYS = {"name", "description", "entity", "owner", "tags", "pacing", "steps"}
+TOP_KEYS = {"name", "description", "entity", "owner", "tags", "pacing", "enroll", "steps"}
 ACTIVITY_KEYS = {"type", "name", "description", "template", "id"}
 WAIT_KEYS = {"type", "days", "hours", "name", "description", "id"}
 
@@ -95,6 +95,7 @@ def sequence_from_data(data: dict[str, Any], origin: str) -> Sequence:
         owner=_text(data.get("owner", ""), f"{origin}: owner").strip(),
         tags=_tags(data.get("tags", []), origin),
         pacing=pacing_from(data, origin),
+        enroll=enroll_from(data, origin),
         steps=tuple(_step(raw, n, origin) for n, raw in enumerate(raw_steps, start=1)),
     )
     # A file is a whole sequence, so it must be ready to activate: checked before any save.

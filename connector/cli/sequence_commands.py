@@ -6,7 +6,7 @@ import glob
 import sys
 from dataclasses import replace
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -21,7 +21,9 @@ from connector.pipeline.context import Message
 from connector.pipeline.results import SequenceDeleted
 from connector.sequence_export import sequence_toml
 from connector.sequence_file import keep_step_ids, load_sequence_file
+from connector.sequence_sections import enroll_text
 from connector.store import connections as connection_store
+from connector.store import enrollment as enrollment_store
 from connector.store import records as record_store
 from connector.store import sequences as seq_store
 
@@ -51,8 +53,21 @@ def connected_count(seq_id: str) -> int:
 def show_sequence(seq: Sequence, headline: str) -> None:
     out = get_state().out
     connected = connected_count(seq.id)
-    out.emit(views.sequence_json(seq, connected), headline,
-             views.properties_table(out, seq, connected), views.steps_table(out, seq))
+    data = views.sequence_json(seq, connected)
+    parts: list[Any] = [headline, views.properties_table(out, seq, connected),
+                        views.steps_table(out, seq)]
+    if seq.enroll is not None:
+        with get_state().app().store.read() as db:
+            runs = enrollment_store.recent_runs(db, seq.id)
+        data["enrollment_runs"] = runs
+        parts.append(out.table(
+            ["sync at", "matched", "enrolled", "on another sequence", "ended it before",
+             "left for the next sync"],
+            ([r["at"], r["matched"], r["enrolled"], r["on_other_sequence"], r["ended_before"],
+              r["left_for_next_run"]] for r in runs),
+            title=f"Enrolment: {enroll_text(seq.enroll)} (last {len(runs)} syncs)",
+        ))
+    out.emit(data, *parts)
 
 
 Owner = Annotated[str | None, typer.Option(

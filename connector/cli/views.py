@@ -9,6 +9,7 @@ from rich.table import Table
 from connector.cli.output import Output, when
 from connector.engine.models import Connection, Sequence, Step
 from connector.engine.sequences import index_of, structure_problem
+from connector.sequence_sections import enroll_table, enroll_text
 
 
 def step_label(step: Step) -> str:
@@ -29,12 +30,20 @@ def step_json(step: Step, position: int) -> dict[str, Any]:
     return data
 
 
+def _enroll_json(seq: Sequence) -> dict[str, Any] | None:
+    table = enroll_table(seq.enroll)
+    if table and "created_after" in table:
+        table["created_after"] = table["created_after"].isoformat()
+    return table
+
+
 def sequence_json(seq: Sequence, connected: int | None = None) -> dict[str, Any]:
     data: dict[str, Any] = {
         "id": seq.id, "name": seq.name, "description": seq.description, "entity": seq.entity,
         "status": seq.status.value, "owner": seq.owner, "tags": list(seq.tags),
         "pacing": {"max_per_owner_per_day": seq.pacing.max_per_owner_per_day,
                    "business_days": seq.pacing.business_days},
+        "enroll": _enroll_json(seq),
         "created_on": seq.created_on.isoformat() if seq.created_on else None,
         "modified_on": seq.modified_on.isoformat() if seq.modified_on else None,
         "activities": seq.activity_count,
@@ -67,6 +76,7 @@ def properties_table(out: Output, seq: Sequence, connected: int) -> Table:
         ("pacing", (f"at most {seq.pacing.max_per_owner_per_day} activities per owner a day"
                     if seq.pacing.max_per_owner_per_day else "no cap of its own")
          + ("; waits in business days" if seq.pacing.business_days else "")),
+        ("enrolment rule", enroll_text(seq.enroll) if seq.enroll else "none (connect by hand)"),
         ("entity", seq.entity), ("description", seq.description),
         ("activities", seq.activity_count), ("connected records", connected),
         ("modified", when(seq.modified_on)),

@@ -6,7 +6,7 @@ from connector.engine.models import Sequence, Step, all_steps
 from connector.engine.sequences import describe
 from connector.engine.tree import layout
 
-SEQUENCE_FIELDS = ("name", "description", "entity", "owner", "tags", "exit_on", "pacing")
+SEQUENCE_FIELDS = ("name", "description", "entity", "owner", "tags", "exit_on", "pacing", "enroll")
 # A condition's branches are not compared as a whole: each step in them is compared itself.
 STEP_FIELDS = ("type", "name", "description", "template", "days", "hours", "condition",
                "values", "sequence")

@@ -81,6 +81,8 @@ sequences = Table(
     Column("tags", JSON, nullable=False, default=list),  # revision 0003_team_ops
     # {"max_per_owner_per_day": n, "business_days": bool}; revision 0004_team_pacing
     Column("pacing", JSON, nullable=True),
+    # The segment rule ([enroll] of its file); revision 0005_team_segments.
+    Column("enroll", JSON, nullable=True),
 )
 
 steps = Table(
@@ -170,6 +172,23 @@ connection_history = Table(
           "message"),
     Index("ix_history_sequence_connection", "sequence_id", "connection_id", "id", "event",
           "step_id", "at"),
+    # Revision 0005_team_segments: which records a sequence had before, and when they left.
+    Index("ix_history_sequence_record", "sequence_id", "record_id", "event", "at"),
+)
+
+# What each sync's enrolment did per sequence (revision 0005_team_segments).
+enrollment_runs = Table(
+    "enrollment_runs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("sequence_id", ID, nullable=False),
+    Column("at", UTC, nullable=False),
+    Column("matched", Integer, nullable=False),  # open records the rule matches
+    Column("enrolled", Integer, nullable=False),
+    Column("on_other_sequence", Integer, nullable=False),  # left alone
+    Column("ended_before", Integer, nullable=False),  # not re-enrolled (yet)
+    Column("left_for_next_run", Integer, nullable=False),  # over max_per_run
+    Index("ix_enrollment_runs_sequence", "sequence_id", "id"),
 )
 
 # Activities to create in the CRM, and what became of them. The activity_id is deterministic

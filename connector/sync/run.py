@@ -23,6 +23,7 @@ from connector.store import connections as connection_store
 from connector.store import runs as run_store
 from connector.sync.crm import CrmWriter, ReadOnlyCrm, make_client
 from connector.sync.dryrun import RecordingWriter, scratch_state
+from connector.sync.enroll import enroll
 from connector.sync.lock import RunLock, lock_path_for
 from connector.sync.owners import read_owner_settings
 from connector.sync.plan import plan
@@ -73,6 +74,7 @@ def run_sync(
             pull(ctx)
             read_owner_settings(ctx)
             reconcile(ctx)
+            enroll(ctx)
             plan(ctx)
             touched = push(ctx, writer)
             if touched and not dry_run:

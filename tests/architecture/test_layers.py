@@ -36,7 +36,8 @@ ALLOWED: dict[str, set[str]] = {
     "demo": {"app", "sync", "pipeline", "store", "engine", "dataverse", "mockserver",
              "sequence_file", "config"},
     "cli": {"app", "sync", "pipeline", "store", "engine", "mapping", "dataverse", "mockserver",
-            "demo", "sequence_file", "sequence_export", "config", "errors", "logs"},
+            "demo", "sequence_file", "sequence_export", "sequence_sections", "config", "errors",
+            "logs"},
     "__main__": {"cli"},
     "connector": set(),  # the package's own __init__
 }

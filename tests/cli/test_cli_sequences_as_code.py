@@ -8,7 +8,7 @@ from cli_helpers import EXAMPLES, NOW, Cli
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from connector.engine.models import Sequence, Step, StepType
+from connector.engine.models import EnrollRule, Pacing, Sequence, Step, StepType
 from connector.sequence_export import sequence_toml
 from connector.sequence_file import sequence_from_data
 
@@ -167,10 +167,21 @@ def sequences(draw) -> Sequence:
             steps.append(draw(wait_steps()))
         steps.append(draw(activity_steps()))
     tags = draw(st.lists(stripped, max_size=4, unique_by=str.lower))
+    pacing = Pacing(max_per_owner_per_day=draw(st.none() | st.integers(1, 500)),
+                    business_days=draw(st.booleans()))
+    column = st.text("abcdefghijklmnopqrstuvwxyz_", min_size=1, max_size=12)
+    enroll = draw(st.none() | st.builds(
+        EnrollRule,
+        where=st.lists(st.tuples(column, st.text(max_size=20)), max_size=3).map(tuple),
+        created_after=st.none() | st.dates(),
+        max_per_run=st.integers(1, 10_000),
+        reenroll_after_days=st.none() | st.integers(1, 365),
+    ))
     return Sequence(
         id="", name=draw(stripped), entity=draw(st.sampled_from(["lead", "opportunity"])),
         description=draw(free_text), owner=draw(st.just("") | stripped),
-        tags=tuple(sorted(tags, key=str.lower)), steps=tuple(steps),
+        tags=tuple(sorted(tags, key=str.lower)), steps=tuple(steps), pacing=pacing,
+        enroll=enroll,
     )
 
 
