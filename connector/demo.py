@@ -24,8 +24,8 @@ from connector.dataverse.client import DataverseClient
 from connector.engine.models import ConnectRequest, Sequence
 from connector.mockserver import MockDataverse
 from connector.pipeline.context import Message
-from connector.sequence_file import load_sequence_file
-from connector.store import connections as connection_store
+from connector.sequence_file import load_sequence_files
+from connector.store import connections as conn_store
 from connector.store import outbox as outbox_store
 from connector.store import records as record_store
 from connector.store.outbox import OutboxStatus
@@ -120,6 +120,12 @@ class Demo:
         self.say(f"[bold]seqsync demo[/]: a mock Dataverse at {self.crm.url} (HTTPS, tenant "
                  f"{self.crm.tenant}) with {LEADS} leads and {OPPORTUNITIES} opportunities.")
         self.say(f"State and config in {self.folder}.")
+        # The opportunity example's email step names this CRM email template.
+        self.crm.insert("templates", {
+            "title": "proposal-cover-letter", "templatetypecode": "opportunity",
+            "languagecode": 1033, "subject": "Your proposal: {!opportunity:name;}",
+            "body": "<p>Please find the proposal for {!opportunity:name;your project}.</p>",
+        })
         self.sync(DAY0, "first run: full read of leads and opportunities")
 
         with self.app(DAY0) as app:
@@ -170,8 +176,8 @@ class Demo:
                  "--activate")
         extra = self.folder / "re-engagement.toml"
         extra.write_text(SECOND_LEAD_SEQUENCE, encoding="utf-8")
-        for path in [*sorted(EXAMPLES.glob("*.toml")), extra]:
-            created = app.execute(Message.CREATE, load_sequence_file(path))
+        for wanted in load_sequence_files([*sorted(EXAMPLES.glob("*.toml")), extra]):
+            created = app.execute(Message.CREATE, wanted)
             seq = app.execute(Message.ACTIVATE, created.id)
             seqs.setdefault(seq.entity, seq)
             seqs[seq.name] = seq
@@ -212,8 +218,8 @@ class Demo:
         self.say(table)
 
         with open_app(self.settings) as app, app.store.read() as db:
-            current = connection_store.count_by_state(db)
-            ended = connection_store.ended_by_reason(db)
+            current = conn_store.count_by_state(db)
+            ended = conn_store.ended_by_reason(db)
             pushed = outbox_store.count_by_status(db).get(OutboxStatus.PUSHED, 0)
         crm_total = sum(len(self.crm.rows(s)) for s in ("emails", "phonecalls", "tasks"))
         conn_table = Table(title="Connections in the local state")

@@ -6,12 +6,31 @@ from typing import Any
 
 import tomli_w
 
-from connector.engine.models import ACTIVITY_STEP_TYPES, Sequence, Step, StepType
-from connector.errors import InvalidInput
+from connector.engine.models import (
+    ALL_EXITS,
+    Condition,
+    ConditionKind,
+    Op,
+    Sequence,
+    Step,
+    StepType,
+)
 from connector.sequence_sections import enroll_table, pacing_table
 
-# The step types sequence files can hold today.
-WRITABLE = ACTIVITY_STEP_TYPES | {StepType.WAIT}
+
+def _plain(value: object) -> object:
+    return list(value) if isinstance(value, tuple) else value
+
+
+def _condition(cond: Condition) -> dict[str, Any]:
+    if cond.kind is ConditionKind.PREVIOUS:
+        return {"previous": cond.previous}
+    if cond.kind is ConditionKind.REPLIED_WITHIN_DAYS:
+        return {"replied_within_days": cond.days}
+    table: dict[str, Any] = {"column": cond.column, "op": cond.op.value}
+    if cond.value is not None and not (cond.op is Op.NULL and cond.value is True):
+        table["value"] = _plain(cond.value)
+    return table
 
 
 def _step_table(step: Step) -> dict[str, Any]:
@@ -26,6 +45,16 @@ def _step_table(step: Step) -> dict[str, Any]:
         table.update(days=step.days, hours=step.hours)
     elif step.template:
         table["template"] = step.template
+    if step.type is StepType.CONDITION and step.condition is not None:
+        table["if"] = _condition(step.condition)
+        if step.then:
+            table["then"] = [_step_table(s) for s in step.then]
+        if step.otherwise:
+            table["else"] = [_step_table(s) for s in step.otherwise]
+    if step.type is StepType.UPDATE_RECORD:
+        table["set"] = {column: _plain(value) for column, value in step.values}
+    if step.type is StepType.MOVE_TO_SEQUENCE:
+        table["sequence"] = step.sequence
     return table
 
 
@@ -37,6 +66,8 @@ def sequence_data(seq: Sequence) -> dict[str, Any]:
     if seq.owner:
         data["owner"] = seq.owner
     data["tags"] = list(seq.tags)
+    if seq.exit_on != ALL_EXITS:
+        data["exit_on"] = sorted(e.value for e in seq.exit_on)
     pacing = pacing_table(seq.pacing)
     if pacing:
         data["pacing"] = pacing
@@ -48,12 +79,6 @@ def sequence_data(seq: Sequence) -> dict[str, Any]:
 
 
 def sequence_toml(seq: Sequence) -> str:
-    unwritable = sorted({s.type.value for s in seq.steps if s.type not in WRITABLE})
-    if unwritable:
-        raise InvalidInput(
-            f"sequence {seq.name!r} has {', '.join(unwritable)} steps, which sequence files "
-            "cannot describe yet"
-        )
     header = (
         f"# Sequence {seq.name!r}, exported by seqsync. Apply it with:\n"
         "#   seqsync sequence apply FILE [--activate]\n"

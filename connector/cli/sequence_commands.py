@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import glob
+import json
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -14,7 +15,18 @@ from connector.cli import views
 from connector.cli.output import when
 from connector.cli.state import get_state
 from connector.engine import sequences as engine_sequences
-from connector.engine.models import Sequence, SequenceStatus, StepType
+from connector.engine.models import (
+    ALL_EXITS,
+    Condition,
+    ConditionKind,
+    ExitCriterion,
+    Op,
+    Sequence,
+    SequenceStatus,
+    StepType,
+    all_steps,
+)
+from connector.engine.models import Step as StepModel
 from connector.engine.sequence_diff import differences
 from connector.errors import InvalidInput, RuleViolation, SeqsyncError
 from connector.pipeline.context import Message
@@ -22,10 +34,11 @@ from connector.pipeline.results import SequenceDeleted
 from connector.sequence_export import sequence_toml
 from connector.sequence_file import keep_step_ids, load_sequence_file
 from connector.sequence_sections import enroll_text
-from connector.store import connections as connection_store
+from connector.store import connections as conn_store
 from connector.store import enrollment as enrollment_store
 from connector.store import records as record_store
 from connector.store import sequences as seq_store
+from connector.sync.templates import check_against_crm
 
 app = typer.Typer(no_args_is_help=True, help="Create, edit, inspect and delete sequences.")
 
@@ -37,6 +50,22 @@ Template = Annotated[str | None, typer.Option("--template", help="Email template
 Position = Annotated[int | None, typer.Option("--position", help="1-based position.")]
 Days = Annotated[int | None, typer.Option("--days", help="Wait days (0-30).")]
 Hours = Annotated[int | None, typer.Option("--hours", help="Wait hours (0-23).")]
+Branch = Annotated[str | None, typer.Option(
+    "--branch", help="Add into a condition's branch: <condition step>.then or .else.")]
+Previous = Annotated[str | None, typer.Option(
+    "--previous", help="Condition: the previous activity was completed|skipped.")]
+Replied = Annotated[int | None, typer.Option(
+    "--replied-within-days", help="Condition: the record replied within N days.")]
+Column = Annotated[str | None, typer.Option("--column", help="Condition: a record column.")]
+Op_ = Annotated[str, typer.Option("--op", help="Condition: eq|ne|gt|lt|in|null.")]
+Value = Annotated[str | None, typer.Option(
+    "--value", help="Condition: the value (JSON: 1, \"text\", [1, 2], true).")]
+Set = Annotated[list[str] | None, typer.Option(
+    "--set", help="update_record: COLUMN=VALUE (repeatable; VALUE as JSON, else text).")]
+Target = Annotated[str | None, typer.Option(
+    "--sequence", help="move_to_sequence: the sequence to move records to.")]
+ExitOn = Annotated[str | None, typer.Option(
+    "--exit-on", help="Exit criteria, comma-separated: reply,meeting,bounce (\"\" for none).")]
 
 
 def find(ref: str) -> Sequence:
@@ -52,10 +81,12 @@ def connected_count(seq_id: str) -> int:
 
 def show_sequence(seq: Sequence, headline: str) -> None:
     out = get_state().out
-    connected = connected_count(seq.id)
-    data = views.sequence_json(seq, connected)
+    with get_state().app().store.begin() as db:
+        connected = seq_store.connected_counts(db, [seq.id]).get(seq.id, 0)
+        counts = seq_store.step_counts(db, seq.id)
+    data = views.sequence_json(seq, connected, counts)
     parts: list[Any] = [headline, views.properties_table(out, seq, connected),
-                        views.steps_table(out, seq)]
+                        views.steps_table(out, seq, counts)]
     if seq.enroll is not None:
         with get_state().app().store.read() as db:
             runs = enrollment_store.recent_runs(db, seq.id)
@@ -79,6 +110,7 @@ def create(
     name: Annotated[str, typer.Argument(help="Sequence name (unique, case-insensitive).")],
     entity: Annotated[str, typer.Option("--entity", help="lead or opportunity.")],
     description: Annotated[str, typer.Option("--description")] = "",
+    exit_on: ExitOn = None,
     owner: Owner = None,
     tag: Annotated[list[str] | None, typer.Option("--tag", help="A tag (repeatable).")] = None,
 ) -> None:
@@ -86,8 +118,8 @@ def create(
     seq = get_state().app().execute(
         Message.CREATE,
         Sequence(id="", name=name.strip(), entity=entity.strip().lower(),
-                 description=description, owner=(owner or "").strip(),
-                 tags=engine_sequences.normalize_tags(tag or [])),
+                 description=description, exit_on=_exit_on(exit_on),
+                 owner=(owner or "").strip(), tags=engine_sequences.normalize_tags(tag or [])),
     )
     out = get_state().out
     out.emit(views.sequence_json(seq, 0),
@@ -134,6 +166,28 @@ def expand_files(patterns: list[str]) -> list[Path]:
     return list(dict.fromkeys(files))
 
 
+def targets_first(loaded: list[tuple[Path, Sequence]]) -> list[tuple[Path, Sequence]]:
+    """The files in an order where a sequence another one moves records to comes first (its
+    move step needs it to exist); otherwise as given."""
+    names = {seq_store.name_key(seq.name) for _, seq in loaded}
+
+    def targets(seq: Sequence) -> set[str]:
+        return {seq_store.name_key(s.sequence) for s in all_steps(seq.steps)
+                if s.type is StepType.MOVE_TO_SEQUENCE} & names
+
+    ordered: list[tuple[Path, Sequence]] = []
+    placed: set[str] = set()
+    waiting = list(loaded)
+    while waiting:
+        ready = [item for item in waiting if targets(item[1]) - {seq_store.name_key(
+            item[1].name)} <= placed] or waiting[:1]  # a cycle: as given
+        for item in ready:
+            ordered.append(item)
+            placed.add(seq_store.name_key(item[1].name))
+            waiting.remove(item)
+    return ordered
+
+
 @app.command()
 def apply(
     files: Annotated[list[str], typer.Argument(help="Sequence files (TOML) or globs.")],
@@ -145,12 +199,15 @@ def apply(
     """
     paths = expand_files(files)
     loaded = [(path, load_sequence_file(path)) for path in paths]
+    for path, wanted in loaded:
+        _check_templates(wanted, f"{path}: ")
     names: dict[str, Path] = {}
     for path, wanted in loaded:
         key = seq_store.name_key(wanted.name)
         if key in names:
             raise InvalidInput(f"{path}: sequence {wanted.name!r} is also in {names[key]}")
         names[key] = path
+    loaded = targets_first(loaded)
     plans = [(path, *_planned_apply(path, wanted)) for path, wanted in loaded]
     app_ = get_state().app()
     shown = []
@@ -197,6 +254,11 @@ def export(
              f"wrote sequence {found.name!r} to {output}")
 
 
+def _fresh_ids(steps: tuple[StepModel, ...]) -> tuple[StepModel, ...]:
+    return tuple(replace(s, id=engine_sequences.new_id(), then=_fresh_ids(s.then),
+                         otherwise=_fresh_ids(s.otherwise)) for s in steps)
+
+
 @app.command()
 def clone(
     seq: Seq,
@@ -207,7 +269,7 @@ def clone(
     found = find(seq)
     copy = replace(
         found, id="", name=new_name.strip(), owner=(owner or found.owner).strip(),
-        steps=tuple(replace(s, id=engine_sequences.new_id()) for s in found.steps),
+        steps=_fresh_ids(found.steps),
     )
     made = get_state().app().execute(Message.CREATE, copy)
     show_sequence(made, f"cloned {found.name!r} as {made.name!r} ({made.id}), inactive")
@@ -248,17 +310,89 @@ def show(seq: Seq) -> None:
     show_sequence(found, "")
 
 
+def _exit_on(text: str | None) -> frozenset[ExitCriterion]:
+    if text is None:
+        return ALL_EXITS
+    try:
+        return frozenset(ExitCriterion(t.strip().lower()) for t in text.split(",") if t.strip())
+    except ValueError:
+        raise InvalidInput(
+            f"--exit-on {text!r}: expected some of reply, meeting, bounce (comma-separated)"
+        ) from None
+
+
+def _json_value(text: str, where: str) -> object:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError:
+        return text  # plain text needs no quotes on a command line
+    if isinstance(value, list):
+        return tuple(value)
+    if isinstance(value, dict):
+        raise InvalidInput(f"{where}: expected a value, not an object")
+    return value
+
+
+def _condition(previous: str | None, replied: int | None, column: str | None, op: str,
+               value: str | None) -> Condition | None:
+    given = [x is not None for x in (previous, replied, column)]
+    if sum(given) > 1:
+        raise InvalidInput("give one of --previous, --replied-within-days or --column")
+    if previous is not None:
+        return Condition(ConditionKind.PREVIOUS, previous=previous.strip().lower())
+    if replied is not None:
+        return Condition(ConditionKind.REPLIED_WITHIN_DAYS, days=replied)
+    if column is None:
+        return None
+    try:
+        kind = Op(op.strip().lower())
+    except ValueError:
+        raise InvalidInput(f"--op {op!r}: expected one of eq, ne, gt, lt, in, null") from None
+    parsed = _json_value(value, "--value") if value is not None else (
+        True if kind is Op.NULL else None)
+    return Condition(ConditionKind.COLUMN, column=column.strip(), op=kind, value=parsed)
+
+
+def _set_values(pairs: list[str] | None) -> tuple[tuple[str, object], ...] | None:
+    if not pairs:
+        return None
+    values = []
+    for pair in pairs:
+        column, sep, text = pair.partition("=")
+        if not sep or not column.strip():
+            raise InvalidInput(f"--set {pair!r}: expected COLUMN=VALUE")
+        values.append((column.strip(), _json_value(text, f"--set {pair!r}")))
+    return tuple(values)
+
+
 def _step_fields(
     kind: StepType, name: str | None, description: str | None, template: str | None,
-    days: int | None, hours: int | None,
+    days: int | None, hours: int | None, condition: Condition | None = None,
+    values: tuple[tuple[str, object], ...] | None = None, target: str | None = None,
 ) -> dict[str, object]:
     if template is not None and kind is not StepType.EMAIL:
         raise InvalidInput("--template only applies to email steps")
+    if condition is not None and kind is not StepType.CONDITION:
+        raise InvalidInput("--previous, --replied-within-days and --column apply to condition "
+                           "steps")
+    if values is not None and kind is not StepType.UPDATE_RECORD:
+        raise InvalidInput("--set only applies to update_record steps")
+    if target is not None and kind is not StepType.MOVE_TO_SEQUENCE:
+        raise InvalidInput("--sequence only applies to move_to_sequence steps")
     if kind is StepType.WAIT:
         return {"days": days, "hours": hours, "name": name, "description": description}
     if days is not None or hours is not None:
         raise InvalidInput(f"--days and --hours only apply to wait steps, not {kind.value}")
-    return {"name": name, "description": description, "template": template}
+    fields: dict[str, object] = {"name": name, "description": description}
+    if kind is StepType.EMAIL:
+        fields["template"] = template
+    if kind is StepType.CONDITION:
+        fields["condition"] = condition
+    if kind is StepType.UPDATE_RECORD:
+        fields["values"] = values
+    if kind is StepType.MOVE_TO_SEQUENCE:
+        fields["sequence"] = target.strip() if target is not None else None
+    return fields
 
 
 def _save_steps(after: Sequence, headline: str) -> None:
@@ -276,18 +410,32 @@ def add_step(
     position: Position = None,
     days: Days = None,
     hours: Hours = None,
+    branch: Branch = None,
+    previous: Previous = None,
+    replied_within_days: Replied = None,
+    column: Column = None,
+    op: Op_ = "eq",
+    value: Value = None,
+    set_: Set = None,
+    sequence: Target = None,
 ) -> None:
-    """Add a step (the sequence must be inactive)."""
+    """Add a step (the sequence must be inactive), at the top level or into a branch.
+
+    Types: email, phonecall, task, wait, condition, update_record, move_to_sequence.
+    """
     found = find(seq)
     step_type = engine_sequences.parse_step_type(kind, "add-step")
-    fields = _step_fields(step_type, name, description, template, days, hours)
+    fields = _step_fields(step_type, name, description, template, days, hours,
+                          _condition(previous, replied_within_days, column, op, value),
+                          _set_values(set_), sequence)
     step = engine_sequences.make_step(step_type, **{k: v for k, v in fields.items()
                                                      if v is not None})  # type: ignore[arg-type]
     engine_sequences.require_inactive(found)
-    at = position or len(found.steps) + 1
-    engine_sequences.check_step(step, at)
-    after = engine_sequences.insert_step(found, step, position)
-    _save_steps(after, f"added step {at} to {found.name!r}")
+    where = engine_sequences.parse_branch(found, branch) if branch else ()
+    after = engine_sequences.insert_step(found, step, position, where)
+    address = engine_sequences.address_of(after, step.id)
+    engine_sequences.check_step(step, address)
+    _save_steps(after, f"added step {address} to {found.name!r}")
 
 
 @app.command("edit-step")
@@ -300,32 +448,57 @@ def edit_step(
     position: Position = None,
     days: Days = None,
     hours: Hours = None,
+    previous: Previous = None,
+    replied_within_days: Replied = None,
+    column: Column = None,
+    op: Op_ = "eq",
+    value: Value = None,
+    set_: Set = None,
+    sequence: Target = None,
 ) -> None:
-    """Change a step's fields or position; it keeps its id (the sequence must be inactive)."""
+    """Change a step's fields or its position in its branch; it keeps its id (the sequence
+    must be inactive)."""
     found = find(seq)
     engine_sequences.require_inactive(found)
-    index, current = engine_sequences.find_step(found, step)
-    fields = _step_fields(current.type, name, description, template, days, hours)
-    changed = engine_sequences.change_step(found, step, {**fields, "position": position})
-    new_index = engine_sequences.index_of(changed, current.id) or 0
-    engine_sequences.check_step(changed.steps[new_index], new_index + 1)
-    _save_steps(changed, f"edited step {index + 1} of {found.name!r}")
+    _, current = engine_sequences.find_step(found, step)
+    before = engine_sequences.address_of(found, current.id)
+    fields = _step_fields(current.type, name, description, template, days, hours,
+                          _condition(previous, replied_within_days, column, op, value),
+                          _set_values(set_), sequence)
+    changed = engine_sequences.change_step(found, current.id, {**fields, "position": position})
+    address = engine_sequences.address_of(changed, current.id)
+    engine_sequences.check_step(engine_sequences.find_step(changed, current.id)[1], address)
+    _save_steps(changed, f"edited step {before} of {found.name!r}")
 
 
 @app.command("remove-step")
 def remove_step(seq: Seq, step: Step) -> None:
-    """Remove a step; records on it move to the next step (the sequence must be inactive)."""
+    """Remove a step (a condition with its branches); records on it move to the next step
+    (the sequence must be inactive)."""
     found = find(seq)
     engine_sequences.require_inactive(found)
-    index, _ = engine_sequences.find_step(found, step)
-    after = engine_sequences.remove_step(found, step)
-    _save_steps(after, f"removed step {index + 1} from {found.name!r}")
+    _, current = engine_sequences.find_step(found, step)
+    address = engine_sequences.address_of(found, current.id)
+    after = engine_sequences.remove_step(found, current.id)
+    _save_steps(after, f"removed step {address} from {found.name!r}")
+
+
+def _check_templates(seq: Sequence, origin: str) -> None:
+    """Templates named by email steps must exist in the CRM; offline, the next sync checks."""
+    problems, unchecked = check_against_crm(get_state().settings, seq)
+    if problems:
+        first = problems[0]
+        raise InvalidInput(f"{origin}{first.step}: {first.message}")
+    if unchecked:
+        get_state().out.note(f"templates not checked now: {unchecked}; the next sync checks "
+                             "them and `seqsync status` reports what is missing")
 
 
 @app.command()
 def activate(seq: Seq) -> None:
     """Activate: connected records continue and new records can be connected."""
     found = find(seq)
+    _check_templates(found, f"sequence {found.name!r}: ")
     result = get_state().app().execute(Message.ACTIVATE, found.id)
     get_state().out.emit(views.sequence_json(result), f"sequence {result.name!r} is active")
 
@@ -369,8 +542,8 @@ def records(seq: Seq) -> None:
     found = find(seq)
     state = get_state()
     with state.app().store.begin() as db:
-        connections = connection_store.of_sequence(db, found.id)
-        recs = record_store.load_records(db, (c.record_id for c in connections))
+        conns = conn_store.of_sequence(db, found.id)
+        recs = record_store.load_records(db, (c.record_id for c in conns))
     out = state.out
     rows = [
         {
@@ -379,14 +552,14 @@ def records(seq: Seq) -> None:
             "step_id": c.step_id, "state": c.state.value,
             "status": views.state_text(c, found), "due_at": c.due_at, "since": c.connected_on,
         }
-        for c in connections
+        for c in conns
     ]
     out.emit(
         {"sequence": found.name, "sequence_id": found.id, "records": rows},
         out.table(
             ["record id", "name", "current step", "status", "since"],
             ([r["record_id"], r["name"], r["step"], r["status"], when(c.connected_on)]
-             for r, c in zip(rows, connections, strict=True)),
+             for r, c in zip(rows, conns, strict=True)),
             title=f"{len(rows)} records connected to {found.name!r}",
         ),
     )

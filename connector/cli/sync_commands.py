@@ -13,7 +13,8 @@ from connector.cli.state import get_state
 from connector.errors import EXIT_OK, EXIT_PARTIAL
 from connector.logs import configure_logging
 from connector.pipeline.pacing import held_back
-from connector.store import connections as connection_store
+from connector.store import connections as conn_store
+from connector.store import problems
 from connector.store import runs as run_store
 from connector.store import sequences as seq_store
 from connector.sync.progress import LogProgress, Progress, RichProgress
@@ -101,13 +102,16 @@ def status_command(
     with state.app().store.read() as db:
         data = {
             "runs": run_store.recent(db, runs),
-            "connections_in_error": connection_store.ended_in_error(db),
+            "connections_in_error": conn_store.ended_in_error(db),
             "sequences": seq_store.load_summary(db),
+            "template_problems": problems.load(db, problems.TEMPLATES),
             "held_back": held_back(db, state.settings, state.app().now()),
         }
     out = state.out
+    notes = [f"template problem (found by the last sync): {p}" for p in data["template_problems"]]
     out.emit(
         data,
+        *notes,
         out.table(
             ("run", "started", "clock", "outcome", "pulled", "created", "completed", "errors",
              "requests", "seconds"),

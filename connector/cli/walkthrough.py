@@ -20,8 +20,8 @@ from connector.engine.models import (
     Record,
 )
 from connector.pipeline.context import Message
-from connector.sequence_file import load_sequence_file
-from connector.store import connections as connection_store
+from connector.sequence_file import load_sequence_files
+from connector.store import connections as conn_store
 from connector.store import outbox as outbox_store
 from connector.sync.plan import plan_due_batches
 
@@ -46,9 +46,9 @@ def tour(out: Output, examples: Path) -> None:
         with open_app(settings, now=now) as app:
             out.note(f"[bold]1. Apply the example sequences[/] from {examples}")
             seqs = {}
-            for path in sorted(examples.glob("*.toml")):
-                seq = app.execute(Message.CREATE, load_sequence_file(path))
-                seqs[seq.entity] = seq
+            for wanted in load_sequence_files(sorted(examples.glob("*.toml"))):
+                seq = app.execute(Message.CREATE, wanted)
+                seqs.setdefault(seq.entity, seq)  # the first of each table tells the story
                 out.note(f"   created {seq.name!r}: {len(seq.steps)} steps, inactive")
             lead_seq = app.execute(Message.ACTIVATE, seqs["lead"].id)
             out.note(f"[bold]2. Activate[/] {lead_seq.name!r}")
@@ -73,14 +73,14 @@ def tour(out: Output, examples: Path) -> None:
             out.note(f"[bold]6. A seller completes[/] {first.subject!r} for "
                      f"{SAMPLE_LEADS[0].name} at {when(done)}: the wait step starts")
             with app.store.begin() as db:
-                connections = connection_store.of_sequence(db, lead_seq.id)
+                conns = conn_store.of_sequence(db, lead_seq.id)
             names = {r.id: r.name for r in SAMPLE_LEADS}
             out.emit(
                 [{"record": names[c.record_id], "step": views.position_text(c, lead_seq),
-                  "status": views.state_text(c, lead_seq)} for c in connections],
+                  "status": views.state_text(c, lead_seq)} for c in conns],
                 out.table(["record", "current step", "status"],
                           ([names[c.record_id], views.position_text(c, lead_seq),
-                            views.state_text(c, lead_seq)] for c in connections),
+                            views.state_text(c, lead_seq)] for c in conns),
                           title=f"Records on {lead_seq.name!r}"),
             )
 

@@ -443,6 +443,21 @@ class DataverseClient:
                 delta = self._check_link(page["@odata.deltaLink"], "@odata.deltaLink")
             yield ChangePage(upserts, deleted, delta, full_read)
 
+    def instantiate_template(
+        self, action: str, template_id: str, object_type: str, object_id: str
+    ) -> dict[str, Any]:
+        """The email a template makes for one record: `InstantiateTemplate`, which fills the
+        template's placeholders and saves nothing (so it is safe to retry)."""
+        resp = self.request(
+            "POST", self.url(odata.name(action)), idempotent=True,
+            json_body={"TemplateId": template_id, "ObjectType": object_type,
+                       "ObjectId": object_id},
+        )
+        value = self._json(resp).get("value")
+        if not isinstance(value, list) or not value or not isinstance(value[0], dict):
+            raise BadResponse(resp.status_code, None, f"{action}: reply has no email in 'value'")
+        return value[0]
+
     # -- writes ---------------------------------------------------------------------------
 
     def upsert_create(self, entity_set: str, record_id: str, body: dict[str, Any]) -> None:

@@ -161,12 +161,12 @@ def plan_due(
             return _lost(conn, now)
         at = conn.due_at
         if step.is_wait and wait_end is not None:
-            end = wait_end(step, conn.step_started_on)
-            if end > now:
-                conn = replace(conn, due_at=end)  # completes on a later run
+            over = wait_end(step, conn.step_started_on)
+            if over > now:
+                conn = replace(conn, due_at=over)  # completes on a later run
                 deferred = True
                 break
-            at = max(at, end)
+            at = max(at, over)
         if step.type is StepType.CONDITION:
             assert step.condition is not None
             branch = Branch.THEN if holds(step.condition, conn, at, columns) else Branch.ELSE

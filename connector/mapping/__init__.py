@@ -9,16 +9,20 @@ from connector.mapping.loader import (
     load_for_settings,
     load_mappings,
 )
+from connector.mapping.signals import EmailSignals, SignalMapping, TemplateMapping
 from connector.mapping.target import TargetMapping
 
 __all__ = [
     "ACTIVITY_FILES",
     "ActivityMapping",
+    "EmailSignals",
     "MappingError",
     "Mappings",
     "PayloadPlan",
     "RowError",
+    "SignalMapping",
     "TargetMapping",
+    "TemplateMapping",
     "default_directory",
     "load_for_settings",
     "load_mappings",

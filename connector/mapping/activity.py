@@ -13,6 +13,7 @@ from pydantic import Field, PrivateAttr
 from connector.engine.models import ActivityOutcome
 from connector.mapping.base import Strict, row_key
 from connector.mapping.errors import MappingError, RowError
+from connector.mapping.signals import EmailSignals, created_on
 from connector.mapping.target import TargetMapping
 from connector.mapping.values import Column, Name, ValueProblem, iso_utc, parse_datetime
 
@@ -158,6 +159,8 @@ class ActivityMapping(Strict):
     owner: Owner = Field(default_factory=Owner)
     # The TOML key is `payload`; `columns` says what the attribute holds.
     columns: Payload = Field(alias="payload")
+    # Emails only: where replies and bounces show (exit criteria, reply conditions).
+    signals: EmailSignals | None = None
 
     _targets: dict[str, TargetMapping] = PrivateAttr(default_factory=dict)
     _plans: dict[str, PayloadPlan] = PrivateAttr(default_factory=dict)
@@ -192,7 +195,25 @@ class ActivityMapping(Strict):
         wanted = [self.primary_key, "statecode"]
         if self.closed_on:
             wanted.append(self.closed_on)
+        if self.signals is not None:
+            sig = self.signals
+            wanted += [sig.direction, sig.regarding, sig.created_on, sig.status]
+            if sig.sender:
+                wanted.append(sig.sender)
         return list(dict.fromkeys(wanted + self.select))
+
+    def is_incoming(self, row: Mapping[str, object]) -> bool:
+        """An email the buyer sent (directioncode false)."""
+        return self.signals is not None and row.get(self.signals.direction) is False
+
+    def is_failed(self, row: Mapping[str, object]) -> bool:
+        """An email that failed to send (a bounce)."""
+        sig = self.signals
+        return sig is not None and row.get(sig.status) == sig.failed_status
+
+    def created(self, row: Mapping[str, object]) -> datetime | None:
+        column = self.signals.created_on if self.signals else "createdon"
+        return created_on(row, self.logical_name, self.activity_id(row), column)
 
     def payload_plan(self, record_table: str) -> PayloadPlan:
         """The payload shape for activities regarding `record_table` (built once, in `bind`)."""

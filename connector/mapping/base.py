@@ -14,6 +14,10 @@ class Strict(BaseModel):
     # strict: TOML has real types, so "yes" for a bool or "0" for a number is a mistake to report.
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
+    def problem(self) -> tuple[str, str] | None:
+        """The first rule that spans several keys and is broken, as (key, message)."""
+        return None
+
 
 def row_key(row: Mapping[str, object], table: str, key: str) -> str:
     """A CRM row's primary key as a lower-case GUID, or a RowError naming table and column."""

@@ -16,11 +16,14 @@ from connector.errors import printable
 from connector.mapping.activity import ActivityMapping
 from connector.mapping.base import Strict
 from connector.mapping.errors import MappingError
+from connector.mapping.signals import SignalMapping, TemplateMapping
 from connector.mapping.target import TargetMapping
 from connector.tomlfile import read_toml
 
 # One file per sequence step type that creates a CRM activity; the file's name is the step type.
 ACTIVITY_FILES = ("email", "phonecall", "task")
+# Optional files: tables whose new rows are buyer signals, read when present.
+SIGNAL_FILES = ("appointment",)
 DEFAULT_TABLES = ("lead", "opportunity")
 _TABLE_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
 
@@ -35,10 +38,14 @@ class Mappings:
         directory: Path,
         targets: dict[str, TargetMapping],
         activities: dict[str, ActivityMapping],
+        signal_tables: list[SignalMapping] | None = None,
+        template: TemplateMapping | None = None,
     ) -> None:
         self.directory = directory
         self._targets = targets
         self._activities = activities
+        self.signal_tables = signal_tables or []  # appointments: meetings booked
+        self.template = template  # email templates (template.toml), when the tenant uses them
 
     @property
     def targets(self) -> list[TargetMapping]:
@@ -135,7 +142,13 @@ def load_mappings(
                 )
         mapping.bind(targets, str(path))
         activities[step_type] = mapping
-    return Mappings(folder, targets, activities)
+    signal_tables = [
+        _load(folder / f"{name}.toml", SignalMapping, "it maps buyer signals")
+        for name in SIGNAL_FILES if (folder / f"{name}.toml").is_file()
+    ]
+    template = (_load(folder / "template.toml", TemplateMapping, "it maps email templates")
+                if (folder / "template.toml").is_file() else None)
+    return Mappings(folder, targets, activities, signal_tables, template)
 
 
 def load_for_settings(settings: Any) -> Mappings:

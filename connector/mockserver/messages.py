@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 
 JSON_TYPE = "application/json; odata.metadata=minimal"
@@ -42,7 +43,8 @@ class ApiRequest:
     def prefer(self) -> dict[str, str]:
         """`Prefer: odata.track-changes,odata.maxpagesize=500` -> {name: value}."""
         out: dict[str, str] = {}
-        for raw in self.header("prefer").split(","):
+        # Commas inside a quoted value (`odata.include-annotations="a,b"`) do not split.
+        for raw in re.split(r',(?=(?:[^"]*"[^"]*")*[^"]*$)', self.header("prefer")):
             item = raw.strip()
             if not item:
                 continue

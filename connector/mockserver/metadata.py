@@ -9,8 +9,8 @@ from .errors import ApiError, bad_request
 from .messages import ApiRequest, ApiResponse
 from .odata_filter import compile_filter
 from .query import parse_select
-from .schema import BULK_SETS, POINTER_DEF, TABLES, TableDef
-from .service import DATE_COLUMNS, Dataverse
+from .schema import BULK_SETS, POINTER_DEF, TABLES, Attr, TableDef
+from .service import Dataverse
 
 _NS = uuid.UUID("0c7e4ad4-5c1b-4d3e-9f0b-7f2c3c1d2e99")
 _ENTITY_COLUMNS = [
@@ -18,37 +18,13 @@ _ENTITY_COLUMNS = [
     "PrimaryIdAttribute", "PrimaryNameAttribute", "ObjectTypeCode", "IsActivity",
     "ChangeTrackingEnabled", "CanChangeTrackingBeEnabled", "IsCustomEntity",
 ]
+_METADATA_TYPE = {"Uniqueidentifier": "UniqueIdentifier", "Owner": "Lookup",
+                  "Customer": "Lookup", "Status": "Status", "State": "State"}
 _ATTRIBUTE_COLUMNS = [
     "MetadataId", "LogicalName", "SchemaName", "AttributeType", "AttributeTypeName",
     "IsValidForRead", "IsValidForCreate", "IsValidForUpdate", "IsPrimaryId", "IsPrimaryName",
-    "AttributeOf", "Targets",
+    "AttributeOf", "Targets", "EntityLogicalName", "IsCustomAttribute", "MaxLength",
 ]
-
-
-def _attribute_type(definition: TableDef, column: str) -> str:
-    if column == definition.primary_key:
-        return "Uniqueidentifier"
-    if column == "_ownerid_value":
-        return "Owner"
-    if column.startswith("_") and column.endswith("_value"):
-        return "Lookup"
-    if column == "statecode":
-        return "State"
-    if column == "statuscode":
-        return "Status"
-    if column in DATE_COLUMNS:
-        return "DateTime"
-    if column == "versionnumber":
-        return "BigInt"
-    if column in ("estimatedvalue",):
-        return "Money"
-    if column in ("prioritycode", "directioncode", "participationtypemask"):
-        return "Picklist"
-    if column in ("isdisabled",):
-        return "Boolean"
-    if column in ("actualdurationminutes", "closeprobability", "percentcomplete"):
-        return "Integer"
-    return "String"
 
 
 class Metadata:
@@ -80,28 +56,39 @@ class Metadata:
 
     def attributes(self, definition: TableDef) -> list[dict[str, object]]:
         if definition is POINTER_DEF:
-            columns = list(POINTER_DEF.columns)
+            attrs = list(POINTER_DEF.attributes)
         else:
-            columns = self.dv.table(definition.entity_set).columns
-        out = []
-        for column in columns:
-            is_lookup = column.startswith("_") and column.endswith("_value")
-            logical = column[1:-6] if is_lookup else column
-            kind = _attribute_type(definition, column)
-            out.append({
-                "MetadataId": str(uuid.uuid5(_NS, f"{definition.logical}.{logical}")),
-                "LogicalName": logical,
-                "SchemaName": logical.capitalize(),
-                "AttributeType": kind,
-                "AttributeTypeName": {"Value": f"{kind}Type"},
-                "IsValidForRead": True,
-                "IsValidForCreate": column not in ("createdon", "modifiedon", "versionnumber"),
-                "IsValidForUpdate": column != definition.primary_key,
-                "IsPrimaryId": column == definition.primary_key,
-                "IsPrimaryName": column == definition.primary_name,
-                "AttributeOf": None,
-                "Targets": ["systemuser"] if kind == "Owner" else None,
-            })
+            attrs = list(self.dv.table(definition.entity_set).attrs.values())
+        return [self.attribute(definition, a) for a in attrs]
+
+    @staticmethod
+    def attribute(definition: TableDef, attr: Attr) -> dict[str, object]:
+        kind = attr.kind
+        out: dict[str, object] = {
+            "@odata.type": f"#Microsoft.Dynamics.CRM.{_METADATA_TYPE.get(kind, kind)}"
+                           "AttributeMetadata",
+            "MetadataId": str(uuid.uuid5(_NS, f"{definition.logical}.{attr.logical}")),
+            "LogicalName": attr.logical,
+            "SchemaName": attr.logical if attr.custom else attr.logical.capitalize(),
+            "EntityLogicalName": definition.logical,
+            "AttributeType": kind,
+            "AttributeTypeName": {"Value": f"{kind}Type"},
+            "IsValidForRead": True,
+            "IsValidForCreate": not attr.readonly and not attr.computed,
+            "IsValidForUpdate": not attr.readonly and not attr.computed
+                                and attr.column != definition.primary_key,
+            "IsPrimaryId": attr.column == definition.primary_key,
+            "IsPrimaryName": attr.column == definition.primary_name,
+            "IsCustomAttribute": attr.custom,
+            "AttributeOf": None,
+            "Targets": list(attr.targets) if attr.is_lookup else None,
+        }
+        if attr.max_length is not None:
+            out["MaxLength"] = attr.max_length
+        if attr.min_value is not None:
+            out["MinValue"] = attr.min_value
+        if attr.max_value is not None:
+            out["MaxValue"] = attr.max_value
         return out
 
     def entity_definitions(

@@ -11,12 +11,13 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote, unquote
 
-from . import errors
+from . import apply, errors, fetchxml, sqlquery
 from .errors import ApiError, bad_request
+from .expand import parse_expand, parse_select, represent
 from .messages import ApiRequest
 from .odata_filter import compile_filter
-from .schema import ACTIVITY_SETS, PARTY_NAV, POINTER_DEF, TableDef
-from .service import LOOKUP_NOTE, Dataverse
+from .schema import ACTIVITY_SETS, POINTER_DEF, TableDef
+from .service import Dataverse
 from .store import Row
 
 MAX_PAGE = 5000
@@ -24,6 +25,11 @@ COUNT_LIMIT = 5000
 _KNOWN_OPTIONS = {
     "$select", "$filter", "$orderby", "$top", "$count", "$expand", "$skiptoken",
     "$deltatoken", "$skip", "$apply", "$format",
+}
+# Query parameters Dataverse knows that the mock refuses loudly instead of ignoring.
+_NOT_IMPLEMENTED = {
+    "savedQuery": "saved queries (savedQuery)", "userQuery": "user queries (userQuery)",
+    "$search": "$search (Dataverse search)", "$compute": "$compute", "$levels": "$levels",
 }
 _TRACKING_REFUSED = ("$filter", "$orderby", "$expand", "$top")
 
@@ -64,82 +70,6 @@ class Source:
         return heapq.merge(
             *(t.iter_from(after) for t in tables), key=lambda r: str(r["activityid"])
         )
-
-
-def parse_select(text: str | None, columns: list[str], logical: str) -> list[str] | None:
-    if not text:
-        return None
-    names = [n.strip() for n in text.split(",") if n.strip()]
-    for name in names:
-        if name not in columns:
-            raise bad_request(
-                f"Could not find a property named '{name}' on type "
-                f"'Microsoft.Dynamics.CRM.{logical}'."
-            )
-    return names
-
-
-def parse_expand(text: str | None, source: Source) -> dict[str, list[str] | None]:
-    """`email_activity_parties($select=a,b)` -> {"email_activity_parties": ["a", "b"]}."""
-    if not text:
-        return {}
-    out: dict[str, list[str] | None] = {}
-    depth, start, items = 0, 0, []
-    for i, ch in enumerate(text + ","):
-        if ch == "(":
-            depth += 1
-        elif ch == ")":
-            depth -= 1
-        elif ch == "," and depth == 0:
-            items.append(text[start:i].strip())
-            start = i + 1
-    party_cols = source.dv.store.tables["activityparties"].columns
-    for item in filter(None, items):
-        name, _, rest = item.partition("(")
-        if PARTY_NAV.get(name) != source.entity_set:
-            raise bad_request(
-                f"Could not find a property named '{name}' on type "
-                f"'Microsoft.Dynamics.CRM.{source.definition.logical}'."
-            )
-        select = None
-        if rest:
-            inner = rest.rstrip(")")
-            for opt in inner.split(";"):
-                key, _, value = opt.partition("=")
-                if key.strip() != "$select":
-                    raise bad_request(f"Unsupported option '{key}' inside $expand.")
-                select = parse_select(value, party_cols, "activityparty")
-        out[name] = select
-    return out
-
-
-def represent(
-    dv: Dataverse,
-    definition: TableDef,
-    row: Row,
-    select: list[str] | None,
-    *,
-    annotations: bool = False,
-    expand: dict[str, list[str] | None] | None = None,
-    columns: list[str] | None = None,
-) -> dict[str, object]:
-    out: dict[str, object] = {"@odata.etag": f'W/"{row["versionnumber"]}"'}
-    names = select if select is not None else (columns or list(definition.columns))
-    for name in names:
-        out[name] = row.get(name)
-        if annotations and name.endswith("_value") and row.get(name) is not None:
-            note = row.get(name + LOOKUP_NOTE)
-            if note:
-                out[name + LOOKUP_NOTE] = note
-    out[definition.primary_key] = row.get(definition.primary_key)
-    parties = dv.store.tables["activityparties"]
-    for nav, nav_select in (expand or {}).items():
-        key = row.get(definition.primary_key)
-        out[nav] = [
-            represent(dv, parties.definition, parties.rows[pid], nav_select)
-            for pid in dv.party_ids(str(key))
-        ]
-    return out
 
 
 class DeltaTokens:
@@ -223,8 +153,13 @@ class Collection:
 
     def run(self, req: ApiRequest) -> tuple[dict[str, object], dict[str, str]]:
         for key, _ in req.query:
+            if key in _NOT_IMPLEMENTED:
+                raise errors.not_implemented(_NOT_IMPLEMENTED[key])
             if key.startswith("$") and key not in _KNOWN_OPTIONS:
                 raise bad_request(f"The query parameter {key} is not supported.")
+        language = [k for k in ("fetchXml", "sql", "$apply") if req.option(k) is not None]
+        if language:
+            return self._language(req, language), {}
         if req.option("$skip") is not None:
             raise bad_request("The query parameter $skip is not supported.")
         prefer = req.prefer()
@@ -250,12 +185,40 @@ class Collection:
             applied.insert(0, "odata.track-changes")
         definition = self.source.definition
         select = parse_select(req.option("$select"), self.source.columns, definition.logical)
-        annotations = "odata.include-annotations" in prefer
+        annotations = prefer.get("odata.include-annotations")
+        if annotations:
+            applied.append(f'odata.include-annotations="{annotations}"')
         headers = {"Preference-Applied": ",".join(applied)} if applied else {}
         with self.dv.store.lock:
             if delta is not None:
                 return self._delta(req, delta, select, page_size, annotations), headers
             return self._page(req, select, page_size, tracking, annotations), headers
+
+    def _language(self, req: ApiRequest, language: list[str]) -> dict[str, object]:
+        """FetchXML, SQL or $apply: each replaces the OData query options, so none may mix."""
+        name = language[0]
+        others = [k for k, _ in req.query if k.startswith("$") and k not in (name, "$format")]
+        if len(language) > 1 or others:
+            raise bad_request(
+                f"The query parameter {name} cannot be combined with "
+                f"{', '.join(language[1:] + others)}."
+            )
+        prefer = req.prefer()
+        if "odata.track-changes" in prefer:
+            raise bad_request(f"Change tracking is not supported with {name}.")
+        entity_set = self.source.entity_set
+        if entity_set not in self.dv.store.tables:
+            raise errors.not_implemented(f"{name} over the {entity_set} view")
+        text = req.option(name) or ""
+        annotations = "odata.include-annotations" in prefer
+        with self.dv.store.lock:
+            if name == "fetchXml":
+                return fetchxml.run(self.dv, self.api_url, entity_set, text, prefer,
+                                    self.dv.app_user_id)
+            if name == "sql":
+                return sqlquery.run(self.dv, self.api_url, entity_set, text,
+                                    self.dv.app_user_id, annotations)
+            return apply.run(self.dv, self.api_url, entity_set, text)
 
     def _context(self, select: list[str] | None, suffix: str = "") -> str:
         cols = f"({','.join(select)})" if select else ""
@@ -269,14 +232,14 @@ class Collection:
 
     def _page(
         self, req: ApiRequest, select: list[str] | None, page_size: int, tracking: bool,
-        annotations: bool,
+        annotations: str | None,
     ) -> dict[str, object]:
         src = self.source
         definition = src.definition
         pk = definition.primary_key
         filt = req.option("$filter")
         pred = compile_filter(filt, src.columns, definition.logical) if filt else None
-        expand = parse_expand(req.option("$expand"), src)
+        expand = parse_expand(self.dv, req.option("$expand"), src.definition)
         order = self._orderby(req.option("$orderby"))
         skip = req.option("$skiptoken")
         state = decode_token(skip) if skip else {}
@@ -326,7 +289,7 @@ class Collection:
                 out["@Microsoft.Dynamics.CRM.totalrecordcountlimitexceeded"] = True
         out["value"] = [
             represent(self.dv, definition, r, select, annotations=annotations, expand=expand,
-                      columns=src.columns)
+                      columns=src.columns, api_url=self.api_url)
             for r in rows
         ]
         if remaining is not None:
@@ -365,7 +328,7 @@ class Collection:
 
     def _delta(
         self, req: ApiRequest, token: str, select: list[str] | None, page_size: int,
-        annotations: bool,
+        annotations: str | None,
     ) -> dict[str, object]:
         table = self.dv.store.tables[self.source.entity_set]
         since = self.tokens.check(unquote(token), self.dv.store.version)

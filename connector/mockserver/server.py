@@ -22,6 +22,7 @@ from .generate import generate as generate_rows
 from .limits import Limits, Stats
 from .messages import ApiResponse
 from .query import DeltaTokens
+from .schema import ACTIVITY_SETS
 from .service import Dataverse, merge
 from .webapi import WebApi
 
@@ -297,7 +298,7 @@ class MockDataverse:
         with self.dv.store.lock:
             snap["rows"] = {name: len(t.rows) for name, t in self.dv.store.tables.items()}
         snap["rows"]["activitypointers"] = sum(
-            snap["rows"][s] for s in ("emails", "phonecalls", "tasks")
+            snap["rows"][s] for s in ACTIVITY_SETS
         )
         return snap
 

@@ -9,17 +9,12 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from . import errors
+from . import values as values_mod
 from .errors import ApiError
-from .odata_filter import normalize_date
-from .schema import BY_SET, SYSTEM_COLUMNS, TABLES, TableDef
+from .schema import BY_LOGICAL, BY_SET, SYSTEM_COLUMNS, TABLES, TableDef, make_attr
 from .store import Row, Store, Table
 
 LOOKUP_NOTE = "@Microsoft.Dynamics.CRM.lookuplogicalname"
-DATE_COLUMNS = frozenset(
-    {"createdon", "modifiedon", "scheduledstart", "scheduledend", "actualstart", "actualend",
-     "estimatedclosedate", "actualclosedate"}
-)
-MAX_LENGTH = {"subject": 200, "fullname": 160, "name": 300, "emailaddress1": 100}
 _BIND = re.compile(
     r"^(?:.*/)?(?P<set>[A-Za-z_]\w*)\((?:\w+=)?'?(?P<id>[0-9a-fA-F-]{36})'?\)$"
 )
@@ -143,38 +138,12 @@ class Dataverse:
 
     # -- value handling ----------------------------------------------------------------------
 
-    def _value(self, tdef: TableDef, column: str, value: object) -> object:
-        if value is None:
-            return None
-        if column in DATE_COLUMNS:
-            if not isinstance(value, str):
-                raise errors.bad_request(
-                    f"Invalid value for '{column}': expected a date.", errors.VALIDATION
-                )
-            try:
-                return normalize_date(value)
-            except ValueError:
-                raise errors.bad_request(
-                    f"Cannot convert the literal '{value}' to the expected type "
-                    "'Edm.DateTimeOffset'.",
-                    errors.VALIDATION,
-                ) from None
-        if column.startswith("_") and column.endswith("_value"):
-            return parse_guid(value, column)
-        limit = MAX_LENGTH.get(column)
-        if limit is not None and isinstance(value, str) and len(value) > limit:
-            raise errors.bad_request(
-                f"A validation error occurred.  The length of the '{column}' attribute of the "
-                f"'{tdef.logical}' entity exceeded the maximum allowed length of '{limit}'.",
-                errors.VALIDATION,
-            )
-        if column in ("statecode", "statuscode", "prioritycode") and (
-            isinstance(value, bool) or not isinstance(value, int)
-        ):
-            raise errors.bad_request(
-                f"Invalid value '{value}' for '{column}': expected an integer.", errors.VALIDATION
-            )
-        return value
+    def _value(self, table: Table, column: str, value: object) -> object:
+        attr = table.attrs.get(column)
+        tdef = table.definition
+        if attr is None or value is None or column == tdef.primary_key:
+            return value  # the primary key is checked where it is used, naming the key
+        return values_mod.check(attr, value, tdef.logical, tdef.entity_set)
 
     def _bind(
         self, table: Table, nav: str, value: object, resolve_ref: RefResolver | None
@@ -191,12 +160,24 @@ class Dataverse:
                 f"Invalid @odata.bind: entity set '{target_set}' does not exist.",
                 errors.VALIDATION,
             )
+        attr = table.attrs.get(column)
+        logical = target.definition.logical
+        # `regardingobjectid_lead_task` names its target: it must agree with the URL's table.
+        qualifier = nav[len(column) - 7:].lstrip("_") if len(nav) > len(column) - 7 else ""
+        if (attr is not None and attr.targets and logical not in attr.targets) or (
+            qualifier and not qualifier.startswith(logical)
+        ):
+            raise errors.bad_request(
+                f"The navigation property '{nav}' of '{table.definition.logical}' cannot point "
+                f"at a '{logical}' record.",
+                errors.VALIDATION,
+            )
         if target_id not in target.rows:
             raise ApiError(
                 400, errors.NOT_FOUND,
-                f"{target.definition.logical} With Ids = {target_id} Do Not Exist",
+                f"{logical} With Ids = {target_id} Do Not Exist",
             )
-        return column, target_id, target.definition.logical
+        return column, target_id, logical
 
     def parse_body(
         self,
@@ -228,10 +209,10 @@ class Dataverse:
             if key not in table.columns:
                 if not allow_new_columns:
                     raise errors.unknown_property(key, tdef.logical)
-                table.columns.append(key)
+                table.add_column(make_attr(key, values_mod.infer_kind(value), custom=True))
             if key in SYSTEM_COLUMNS and not allow_new_columns:
                 continue  # Dataverse ignores writes to system columns
-            values[key] = self._value(tdef, key, value)
+            values[key] = self._value(table, key, value)
         return values, parties
 
     def _apply_state(self, tdef: TableDef, row: Row, changes: Row, row_id: str) -> None:
@@ -267,6 +248,46 @@ class Dataverse:
         if tdef.activity_type and state in (1, 2) and not row.get("actualend"):
             row["actualend"] = self.now()
 
+    def fill_defaults(self, table: Table, row: Row) -> None:
+        """What Dataverse sets on create: owner, activity type, defaults, computed columns."""
+        tdef = table.definition
+        if "_ownerid_value" in table.columns and row.get("_ownerid_value") is None:
+            row["_ownerid_value"] = self.app_user_id
+            row["_ownerid_value" + LOOKUP_NOTE] = "systemuser"
+        if tdef.activity_type:
+            row["activitytypecode"] = tdef.activity_type
+        for attr in tdef.attributes:
+            if attr.default is not None and row.get(attr.column) is None:
+                row[attr.column] = attr.default
+        self.compute(table, row)
+
+    def compute(self, table: Table, row: Row) -> None:
+        """Computed columns (`fullname`) and the target table of every lookup value."""
+        full = table.attrs.get("fullname")
+        if full is not None and full.computed and (row.get("firstname") or row.get("lastname")):
+            row["fullname"] = " ".join(
+                str(row[c]) for c in ("firstname", "lastname") if row.get(c)
+            )
+        for column, attr in table.attrs.items():
+            value = row.get(column)
+            if attr.is_lookup and value is not None and not row.get(column + LOOKUP_NOTE):
+                row[column + LOOKUP_NOTE] = self.target_of(attr.targets, str(value))
+
+    def target_of(self, targets: tuple[str, ...], row_id: str) -> str | None:
+        """Which of a lookup's target tables holds `row_id`."""
+        for logical in targets:
+            tdef = BY_LOGICAL.get(logical)
+            if tdef is not None and row_id in self.store.tables[tdef.entity_set].rows:
+                return logical
+        return targets[0] if targets else None
+
+    def primary_name(self, logical: str, row_id: str) -> str | None:
+        tdef = BY_LOGICAL.get(logical)
+        if tdef is None or tdef.primary_name is None:
+            return None
+        row = self.store.tables[tdef.entity_set].rows.get(row_id)
+        return None if row is None else row.get(tdef.primary_name)  # type: ignore[return-value]
+
     # -- writes ------------------------------------------------------------------------------
 
     def create(
@@ -291,11 +312,7 @@ class Dataverse:
         row[pk] = row_id
         row["createdon"] = now
         row["modifiedon"] = now
-        if "_ownerid_value" in table.columns and row.get("_ownerid_value") is None:
-            row["_ownerid_value"] = self.app_user_id
-            row["_ownerid_value" + LOOKUP_NOTE] = "systemuser"
-        if tdef.activity_type:
-            row["activitytypecode"] = tdef.activity_type
+        self.fill_defaults(table, row)
         if tdef.states:
             state_changes = {
                 "statecode": values.get("statecode", 0 if "statuscode" not in values else None),
@@ -339,6 +356,7 @@ class Dataverse:
         row = merge(existing, values)
         self._apply_state(tdef, row, values, row_id)
         row["modifiedon"] = self.now()
+        self.compute(table, row)
         with self.store.transaction():
             self.store.put(entity_set, row_id, row)
             if parties is not None:
@@ -392,12 +410,7 @@ class Dataverse:
         new: Row = {"createdon": now, "modifiedon": now}
         new.update(_sparse(values))
         new[pk] = row_id
-        if "_ownerid_value" in table.columns and new.get("_ownerid_value") is None:
-            new["_ownerid_value"] = self.app_user_id
-        if new.get("_ownerid_value") is not None:
-            new["_ownerid_value" + LOOKUP_NOTE] = "systemuser"
-        if tdef.activity_type:
-            new["activitytypecode"] = tdef.activity_type
+        self.fill_defaults(table, new)
         if tdef.states:
             self._apply_state(
                 tdef, new,
@@ -414,20 +427,74 @@ class Dataverse:
     def load_seed(self, seed: dict[str, object]) -> dict[str, int]:
         counts: dict[str, int] = {}
         # Users and customers first so that lookups in later tables resolve.
-        order = sorted(seed, key=lambda s: list(BY_SET).index(s) if s in BY_SET else 99)
+        order = sorted((s for s in seed if not s.startswith("_")),
+                       key=lambda s: list(BY_SET).index(s) if s in BY_SET else 99)
         with self.store.transaction():
+            self._declare(seed.get("_columns"), seed.get("_keys"))
             for entity_set in order:
                 rows = seed[entity_set]
                 if entity_set not in BY_SET:
                     raise errors.bad_request(f"Seed: unknown entity set '{entity_set}'.")
                 if not isinstance(rows, list):
                     raise errors.bad_request(f"Seed: '{entity_set}' must be a list of rows.")
-                for row in rows:
+                for index, row in enumerate(rows):
                     if not isinstance(row, dict):
                         raise errors.bad_request(f"Seed: a row in '{entity_set}' is not an object.")
-                    self.insert_raw(entity_set, row)
+                    try:
+                        self.insert_raw(entity_set, row)
+                    except ApiError as exc:
+                        where = f"{entity_set}[{index}]" + (f".{exc.field}" if exc.field else "")
+                        raise errors.bad_request(f"Seed: {where}: {exc.message}",
+                                                 exc.code) from None
                 counts[entity_set] = len(rows)
         return counts
+
+
+    def _declare(self, columns: object, keys: object) -> None:
+        """Seed `_columns` ({set: {column: type}}) and `_keys` ({set: {name: [columns]}})."""
+        for what, given in (("_columns", columns), ("_keys", keys)):
+            if given is not None and not isinstance(given, dict):
+                raise errors.bad_request(f"Seed: '{what}' must be an object keyed by entity set.")
+        for entity_set, declared in (columns or {}).items():  # type: ignore[attr-defined]
+            table = self._seed_table(entity_set, "_columns", declared)
+            for name, spec in declared.items():
+                if not isinstance(spec, str | dict):
+                    raise errors.bad_request(
+                        f"Seed: _columns.{entity_set}.{name} must be a type name or an object."
+                    )
+                try:
+                    attr = make_attr(name, spec, custom=True)
+                except ValueError as exc:
+                    raise errors.bad_request(f"Seed: _columns.{entity_set}: {exc}.") from None
+                if attr.column in table.attrs and not table.attrs[attr.column].custom:
+                    raise errors.bad_request(
+                        f"Seed: _columns.{entity_set}.{name} is a standard column already."
+                    )
+                table.attrs.pop(attr.column, None)
+                if attr.column in table.columns:
+                    table.columns.remove(attr.column)
+                table.add_column(attr)
+        for entity_set, declared in (keys or {}).items():  # type: ignore[attr-defined]
+            table = self._seed_table(entity_set, "_keys", declared)
+            for name, key_columns in declared.items():
+                if not isinstance(key_columns, list) or not key_columns or any(
+                    table.attrs.get(c) is None and lookup_column(table.columns, c) is None
+                    for c in key_columns
+                ):
+                    raise errors.bad_request(
+                        f"Seed: _keys.{entity_set}.{name} must list existing columns."
+                    )
+                table.keys[name] = tuple(
+                    c if c in table.attrs else str(lookup_column(table.columns, c))
+                    for c in key_columns
+                )
+
+    def _seed_table(self, entity_set: str, what: str, declared: object) -> Table:
+        if entity_set not in self.store.tables:
+            raise errors.bad_request(f"Seed: {what}: unknown entity set '{entity_set}'.")
+        if not isinstance(declared, dict):
+            raise errors.bad_request(f"Seed: {what}.{entity_set} must be an object.")
+        return self.store.tables[entity_set]
 
 
 def _sparse(values: Row) -> Row:

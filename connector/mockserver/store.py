@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from .schema import TableDef
+from .schema import Attr, TableDef
 
 Row = dict[str, object]
 
@@ -20,6 +20,10 @@ class Table:
     definition: TableDef
     columns: list[str]
     rows: dict[str, Row] = field(default_factory=dict)
+    # Column types by Web API property; custom columns from a seed file are added here.
+    attrs: dict[str, Attr] = field(default_factory=dict)
+    # Alternate keys: name -> key columns (Web API properties).
+    keys: dict[str, tuple[str, ...]] = field(default_factory=dict)
     # Sorted primary keys; new keys are appended and sorted lazily (Timsort merges the tail).
     _keys: list[str] = field(default_factory=list)
     _keys_dirty: bool = False
@@ -41,6 +45,16 @@ class Table:
         row = self.rows.get(row_id)
         if self.index_column is not None and row is not None:
             self.index.get(row.get(self.index_column), set()).discard(row_id)
+
+    def reset_columns(self) -> None:
+        self.columns = list(self.definition.columns)
+        self.attrs = {a.column: a for a in self.definition.attributes}
+        self.keys = dict(self.definition.keys)
+
+    def add_column(self, attr: Attr) -> None:
+        if attr.column not in self.attrs:
+            self.columns.append(attr.column)
+            self.attrs[attr.column] = attr
 
     def lookup(self, value: object) -> list[str]:
         """Primary keys of rows whose indexed column equals `value`."""
@@ -107,6 +121,8 @@ class Store:
         self.lock = threading.RLock()
         self.version = 1000
         self.tables = {d.entity_set: Table(d, list(d.columns)) for d in definitions}
+        for table in self.tables.values():
+            table.reset_columns()
         if "activityparties" in self.tables:
             self.tables["activityparties"].index_column = "_activityid_value"
         self._journal: list[tuple[str, str, Row | None]] | None = None
@@ -192,4 +208,4 @@ class Store:
                 table.deleted_versions.clear()
                 table.deleted_ids.clear()
                 table.index.clear()
-                table.columns = list(table.definition.columns)
+                table.reset_columns()

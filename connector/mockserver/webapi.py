@@ -5,13 +5,15 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from . import errors
+from . import errors, keys, navigation
 from .errors import ApiError, bad_request
+from .expand import parse_expand, parse_select, represent
 from .messages import ApiRequest, ApiResponse
 from .metadata import Metadata
-from .query import Collection, DeltaTokens, Source, parse_expand, parse_select, represent
-from .schema import ACTIVITY_SETS, BULK_SETS, BY_SET, POINTER_SET
-from .service import Dataverse, RefResolver, parse_guid
+from .query import Collection, DeltaTokens, Source
+from .schema import ACTIVITY_SETS, BULK_SETS, BY_LOGICAL, BY_SET, POINTER_SET
+from .service import LOOKUP_NOTE, Dataverse, RefResolver, parse_guid
+from .templates import instantiate_template
 
 _SEGMENT = re.compile(r"^(?P<name>[A-Za-z_$][\w.$]*)(?:\((?P<key>[^)]*)\))?(?:/(?P<rest>.*))?$")
 _GUID_KEY = re.compile(r"^(?:\w+=)?(?P<id>[0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12})$")
@@ -69,6 +71,8 @@ class WebApi:
         name, key, rest = m.group("name"), m.group("key"), m.group("rest")
         if name in ("WhoAmI", "Microsoft.Dynamics.CRM.WhoAmI"):
             return self._who_am_i(req)
+        if name in ("InstantiateTemplate", "Microsoft.Dynamics.CRM.InstantiateTemplate"):
+            return instantiate_template(self.dv, req, self.api_url)
         if name == "EntityDefinitions":
             if req.method != "GET":
                 raise ApiError(405, "", "Metadata is read-only in the mock.")
@@ -96,6 +100,11 @@ class WebApi:
                 return self._create(req, name, resolve_ref)
             raise ApiError(405, "", f"{req.method} is not allowed on a collection.")
         row_id = self._key(name, key)
+        if row_id is None:  # an alternate key that matches no row
+            table = self.dv.table(name)
+            if req.method == "PATCH" and not rest:
+                return self._upsert_by_key(req, name, key, resolve_ref)
+            raise keys.not_found(table)
         if rest:
             return self._related(req, name, row_id, rest)
         if req.method == "GET":
@@ -108,15 +117,32 @@ class WebApi:
 
     # -- helpers -----------------------------------------------------------------------------
 
-    @staticmethod
-    def _key(entity_set: str, key: str) -> str:
-        m = _GUID_KEY.match(key.strip())
-        if m is None:
-            raise bad_request(
-                f"Alternate key '{key}' is not supported by the mock for '{entity_set}'; "
-                "use the primary key GUID."
-            )
-        return m.group("id").lower()
+    def _key(self, entity_set: str, key: str) -> str | None:
+        """The row id a key segment names; None for an alternate key without a match."""
+        if entity_set == POINTER_SET:
+            m = _GUID_KEY.match(key.strip())
+            if m is None:
+                raise bad_request("activitypointers is addressed by its activityid only.")
+            return m.group("id").lower()
+        with self.dv.store.lock:
+            return keys.resolve(self.dv.table(entity_set), key)[0]
+
+    def _upsert_by_key(
+        self, req: ApiRequest, entity_set: str, key: str, resolve_ref: RefResolver | None
+    ) -> ApiResponse:
+        """PATCH by alternate key of a missing row creates it with the URL's key values."""
+        table = self.dv.table(entity_set)
+        if req.header("if-match"):
+            raise keys.not_found(table)
+        with self.dv.store.transaction():
+            row_id, values = keys.resolve(table, key)
+            if row_id is not None:  # created meanwhile: an update after all
+                return self._patch(req, entity_set, row_id, resolve_ref)
+            body = {k: v for k, v in req.json().items() if k not in values}
+            row = self.dv.create(entity_set, {**body, **values}, resolve_ref)
+            resp = self._written(req, entity_set, row, created=True)
+        resp.headers["OData-EntityId"] = f"{self.api_url}/{entity_set}({key})"
+        return resp
 
     def _entity_url(self, entity_set: str, row_id: str) -> str:
         return f"{self.api_url}/{entity_set}({row_id})"
@@ -160,7 +186,7 @@ class WebApi:
         source = Source(self.dv, entity_set)
         definition = source.definition
         select = parse_select(req.option("$select"), source.columns, definition.logical)
-        expand = parse_expand(req.option("$expand"), source)
+        expand = parse_expand(self.dv, req.option("$expand"), definition)
         with self.dv.store.lock:
             row = self._find(source, row_id)
             if row is None:
@@ -174,41 +200,55 @@ class WebApi:
                 return ApiResponse(304, {"ETag": etag})
             payload = represent(
                 self.dv, definition, row, select,
-                annotations="odata.include-annotations" in prefer, expand=expand,
-                columns=source.columns,
+                annotations=prefer.get("odata.include-annotations"), expand=expand,
+                columns=source.columns, api_url=self.api_url,
             )
         cols = f"({','.join(select)})" if select else ""
         payload = {"@odata.context": f"{self.api_url}/$metadata#{entity_set}{cols}/$entity",
                    **payload}
-        return ApiResponse.json(200, payload, {"ETag": etag})
+        headers = {"ETag": etag}
+        if prefer.get("odata.include-annotations"):
+            headers["Preference-Applied"] = (
+                f'odata.include-annotations="{prefer["odata.include-annotations"]}"')
+        return ApiResponse.json(200, payload, headers)
 
     def _find(self, source: Source, row_id: str) -> dict[str, object] | None:
         if source.entity_set != POINTER_SET:
             return self.dv.store.tables[source.entity_set].rows.get(row_id)
-        for entity_set in ("emails", "phonecalls", "tasks"):
+        for entity_set in ACTIVITY_SETS:
             row = self.dv.store.tables[entity_set].rows.get(row_id)
             if row is not None:
                 return row
         return None
 
-    def _related(self, req: ApiRequest, entity_set: str, row_id: str, nav: str) -> ApiResponse:
-        """`leads(<id>)/Lead_Tasks`: the activities regarding one record."""
+    def _related(self, req: ApiRequest, entity_set: str, row_id: str, name: str) -> ApiResponse:
+        """`leads(<id>)/Lead_Tasks` (a collection) or `tasks(<id>)/regardingobjectid_lead_task`."""
         parent = BY_SET.get(entity_set)
-        prefix, _, target = nav.partition("_")
-        target = target.lower()
-        if (
-            req.method != "GET" or parent is None or prefix.lower() != parent.logical
-            or target not in (*ACTIVITY_SETS, POINTER_SET)
-        ):
-            raise ApiError(404, "0x8006088a", f"Resource not found for the segment '{nav}'.")
-        if row_id not in self.dv.table(entity_set).rows:
-            raise errors.not_found(parent.logical, row_id)
-        condition = f"_regardingobjectid_value eq {row_id}"
+        nav = navigation.find(parent, name) if parent is not None else None
+        if req.method != "GET" or parent is None or nav is None:
+            raise ApiError(404, errors.RESOURCE_NOT_FOUND,
+                           f"Resource not found for the segment '{name}'.")
+        with self.dv.store.lock:
+            row = self.dv.table(entity_set).rows.get(row_id)
+            if row is None:
+                raise errors.not_found(parent.logical, row_id)
+            if not nav.collection:
+                target_id = row.get(nav.column)
+                logical = row.get(nav.column + LOOKUP_NOTE) or (nav.targets or (None,))[0]
+                target = BY_LOGICAL.get(str(logical))
+                if target_id is None or target is None:
+                    return ApiResponse(204)
+                inner = ApiRequest(req.method, f"{target.entity_set}({target_id})", req.query,
+                                   req.headers, req.body, req.caller)
+                return self._get_one(inner, target.entity_set, str(target_id))
+        assert nav.target_set is not None
+        condition = f"{nav.column} eq {row_id}"
         user_filter = req.option("$filter")
         combined = f"({condition}) and ({user_filter})" if user_filter else condition
         query = [(k, v) for k, v in req.query if k != "$filter"] + [("$filter", combined)]
-        inner = ApiRequest(req.method, target, query, req.headers, req.body, req.caller)
-        payload, headers = Collection(self.dv, self.tokens, self.api_url, target).run(inner)
+        inner = ApiRequest(req.method, nav.target_set, query, req.headers, req.body, req.caller)
+        payload, headers = Collection(self.dv, self.tokens, self.api_url, nav.target_set).run(
+            inner)
         return ApiResponse.json(200, payload, headers)
 
     # -- writes ------------------------------------------------------------------------------
@@ -296,7 +336,15 @@ class WebApi:
                 row_id = target.get(pk)
                 if row_id is None and action == "UpsertMultiple" and "@odata.id" in target:
                     m = _SEGMENT.match(str(target["@odata.id"]).rsplit("/", 1)[-1])
-                    row_id = m.group("key") if m else None
+                    key_text = m.group("key") if m else None
+                    found, values = (keys.resolve(self.dv.table(entity_set), key_text)
+                                     if key_text else (None, {}))
+                    if found is None and values:  # a new row named by its alternate key
+                        body = {k: v for k, v in target.items()
+                                if k != "@odata.id" and k not in values}
+                        self.dv.create(entity_set, {**body, **values}, resolve_ref)
+                        continue
+                    row_id = found
                 if row_id is None:
                     raise bad_request(
                         f"Targets[{index}]: the primary key '{pk}' is required for {action}.",

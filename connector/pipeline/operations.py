@@ -177,9 +177,15 @@ def _own_step_ids(db: Connection, seq: Sequence) -> Sequence:
     taken = seq_store.foreign_step_ids(db, seq)
     if not taken:
         return seq
-    return replace(seq, steps=tuple(
-        replace(s, id=new_id()) if s.id in taken else s for s in seq.steps
-    ))
+
+    def fresh(steps: tuple[Step, ...]) -> tuple[Step, ...]:
+        return tuple(
+            replace(s, id=new_id() if s.id in taken else s.id, then=fresh(s.then),
+                    otherwise=fresh(s.otherwise))
+            for s in steps
+        )
+
+    return replace(seq, steps=fresh(seq.steps))
 
 
 def _sequence_pre_image(ctx: Context) -> Sequence:
@@ -211,8 +217,8 @@ def _update(ctx: Context) -> None:
     db = ctx.database
     seq = _own_step_ids(db, seq)
     seq_store.update_sequence(db, seq)
-    kept = {s.id for s in seq.steps}
-    if any(s.id not in kept for s in before.steps):
+    kept = {s.id for s in all_steps(seq.steps)}
+    if any(s.id not in kept for s in all_steps(before.steps)):
         moved = [
             (c, progression.move_off_removed_step(c, before, seq, ctx.now))
             for c in conn_store.of_sequence(db, seq.id)

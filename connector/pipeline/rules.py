@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from connector.engine import sequences as engine_sequences
 from connector.engine.models import (
-    ConditionKind,
     ConnectRequest,
     DisconnectRequest,
     EndReason,
@@ -15,7 +14,7 @@ from connector.engine.models import (
 from connector.errors import InvalidInput, NotFound, RuleViolation
 from connector.pipeline.checks import connect_refusals, require_active
 from connector.pipeline.context import Context, Message, PluginStep, Stage, plugin
-from connector.store import connections as connection_store
+from connector.store import connections as conn_store
 from connector.store import sequences as seq_store
 
 MAX_NAME = 200
@@ -59,11 +58,11 @@ def _check_sequence(ctx: Context) -> None:
 def _check_steps(ctx: Context, seq: Sequence) -> None:
     """Every path, the columns steps name, and the sequences they move records to."""
     engine_sequences.check_structure(seq.steps, seq.exit_on)
-    # Only a sequence that names columns needs the mappings read (they may not exist yet).
     names_columns = any(
-        step.values or (step.condition is not None and step.condition.kind is ConditionKind.COLUMN)
-        for step in all_steps(seq.steps)
+        s.values or (s.condition is not None and s.condition.column)
+        for s in all_steps(seq.steps)
     )
+    # Only sequences that name columns need the mappings read.
     columns = ctx.pipeline.columns_of(seq.entity) if ctx.pipeline and names_columns else None
     if columns is not None:
         engine_sequences.check_columns(seq, columns)
@@ -117,7 +116,7 @@ def connect_preconditions(ctx: Context) -> None:
 def disassociate_on_delete(ctx: Context) -> None:
     """Deleting a sequence ends every connection with `sequence_deleted` (a nested message)."""
     seq: Sequence = ctx.pre_image
-    record_ids = [c.record_id for c in connection_store.of_sequence(ctx.database, seq.id)]
+    record_ids = [c.record_id for c in conn_store.of_sequence(ctx.database, seq.id)]
     if record_ids:
         result = ctx.execute(
             Message.DISCONNECT, DisconnectRequest(record_ids, EndReason.SEQUENCE_DELETED)
@@ -126,7 +125,7 @@ def disassociate_on_delete(ctx: Context) -> None:
 
 
 def _disconnect(ctx: Context, record_ids: list[str], reason: EndReason) -> int:
-    current = connection_store.current_by_record(ctx.database, record_ids)
+    current = conn_store.current_by_record(ctx.database, record_ids)
     if not current:
         return 0
     result = ctx.execute(Message.DISCONNECT, DisconnectRequest(list(current), reason))

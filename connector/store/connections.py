@@ -7,9 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
-    Connection as Db,
-)
-from sqlalchemy import (
+    Connection,
     Row,
     Select,
     bindparam,
@@ -20,12 +18,13 @@ from sqlalchemy import (
     update,
 )
 
+from connector.engine.models import Connection as Conn
 from connector.engine.models import (
-    Connection,
     ConnectionState,
     HistoryEvent,
     Sequence,
     SequenceStatus,
+    all_steps,
 )
 from connector.store.bulk import execute_many, sqlite_value
 from connector.store.chunks import chunks, unique
@@ -35,8 +34,8 @@ from connector.store.schema import connection_history, connections, records, seq
 _STATES = {state.value: state for state in ConnectionState}
 
 
-def connection_from_row(row: Row) -> Connection:
-    return Connection(
+def conn_from_row(row: Row) -> Conn:
+    return Conn(
         id=row.id, record_id=row.record_id, sequence_id=row.sequence_id, step_id=row.step_id,
         state=_STATES.get(row.state) or ConnectionState(row.state), due_at=row.due_at,
         connected_on=row.connected_on,
@@ -45,33 +44,32 @@ def connection_from_row(row: Row) -> Connection:
     )
 
 
-def _values(connection: Connection) -> dict[str, object]:
+def _values(conn: Conn) -> dict[str, object]:
     return {
-        "sequence_id": connection.sequence_id, "step_id": connection.step_id,
-        "state": connection.state.value, "due_at": connection.due_at,
-        "activity_id": connection.activity_id, "attempt": connection.attempt,
-        "connected_on": connection.connected_on, "step_started_on": connection.step_started_on,
-        "last_outcome": connection.last_outcome, "replied_on": connection.replied_on,
+        "sequence_id": conn.sequence_id, "step_id": conn.step_id, "state": conn.state.value,
+        "due_at": conn.due_at, "activity_id": conn.activity_id, "attempt": conn.attempt,
+        "connected_on": conn.connected_on, "step_started_on": conn.step_started_on,
+        "last_outcome": conn.last_outcome, "replied_on": conn.replied_on,
     }
 
 
-def _select_in(db: Db, column: str, values: Iterable[str]) -> list[Connection]:
-    found: list[Connection] = []
+def _select_in(db: Connection, column: str, values: Iterable[str]) -> list[Conn]:
+    found: list[Conn] = []
     for batch in chunks(unique(v for v in values if v)):
         query = select(connections).where(connections.c[column].in_(batch))
-        found.extend(connection_from_row(row) for row in db.execute(query))
+        found.extend(conn_from_row(row) for row in db.execute(query))
     return found
 
 
-def current_by_record(db: Db, record_ids: Iterable[str]) -> dict[str, Connection]:
+def current_by_record(db: Connection, record_ids: Iterable[str]) -> dict[str, Conn]:
     return {c.record_id: c for c in _select_in(db, "record_id", record_ids)}
 
 
 def by_ids_with_owner(
-    db: Db, ids: Iterable[str]
-) -> tuple[dict[str, Connection], dict[str, tuple[str, str | None]]]:
+    db: Connection, ids: Iterable[str]
+) -> tuple[dict[str, Conn], dict[str, tuple[str, str | None]]]:
     """Connections by id, plus record id -> (table, owner id) for their records: one query."""
-    found: dict[str, Connection] = {}
+    found: dict[str, Conn] = {}
     owners: dict[str, tuple[str, str | None]] = {}
     for batch in chunks(unique(ids)):
         query = (
@@ -81,33 +79,48 @@ def by_ids_with_owner(
             .where(connections.c.id.in_(batch))
         )
         for row in db.execute(query):
-            found[row.id] = connection_from_row(row)
+            found[row.id] = conn_from_row(row)
             owners[row.record_id] = (row.record_table, row.record_owner)
     return found, owners
 
 
-def by_activity(db: Db, activity_ids: Iterable[str]) -> dict[str, Connection]:
+def connected_by_email(db: Connection, addresses: Iterable[str]) -> dict[str, list[str]]:
+    """Lower-case email address -> ids of connected records with that address (replies
+    matched by sender: only connected records can be ended by one)."""
+    found: dict[str, list[str]] = {}
+    for batch in chunks(unique(a.strip().lower() for a in addresses if a and a.strip())):
+        query = (
+            select(func.lower(records.c.email), records.c.id)
+            .join(connections, connections.c.record_id == records.c.id)
+            .where(func.lower(records.c.email).in_(batch))
+        )
+        for address, record_id in db.execute(query):
+            found.setdefault(address, []).append(record_id)
+    return found
+
+
+def by_activity(db: Connection, activity_ids: Iterable[str]) -> dict[str, Conn]:
     return {c.activity_id: c for c in _select_in(db, "activity_id", activity_ids) if c.activity_id}
 
 
-def of_sequence(db: Db, sequence_id: str) -> list[Connection]:
+def of_sequence(db: Connection, sequence_id: str) -> list[Conn]:
     query = (
         select(connections).where(connections.c.sequence_id == sequence_id)
         .order_by(connections.c.connected_on, connections.c.record_id)
     )
-    return [connection_from_row(row) for row in db.execute(query)]
+    return [conn_from_row(row) for row in db.execute(query)]
 
 
-def insert_connections(db: Db, items: list[Connection]) -> None:
-    if items:
+def insert_connections(db: Connection, conns: list[Conn]) -> None:
+    if conns:
         db.execute(insert(connections), [
-            {"id": c.id, "record_id": c.record_id, **_values(c)} for c in items
+            {"id": c.id, "record_id": c.record_id, **_values(c)} for c in conns
         ])
 
 
-def update_connections(db: Db, items: list[Connection]) -> None:
+def update_connections(db: Connection, conns: list[Conn]) -> None:
     """Write where each connection is now (its record, sequence and start never change)."""
-    if items:
+    if conns:
         execute_many(
             db, update(connections).where(connections.c.id == bindparam("b_id")),
             [
@@ -115,23 +128,24 @@ def update_connections(db: Db, items: list[Connection]) -> None:
                  "activity_id": c.activity_id, "attempt": c.attempt,
                  "step_started_on": c.step_started_on, "last_outcome": c.last_outcome,
                  "replied_on": c.replied_on}
-                for c in items
+                for c in conns
             ],
         )
 
 
-def delete_connections(db: Db, ids: Iterable[str]) -> None:
+def delete_connections(db: Connection, ids: Iterable[str]) -> None:
     for batch in chunks(unique(ids)):
         db.execute(delete(connections).where(connections.c.id.in_(batch)))
 
 
 def insert_history(
-    db: Db, events: list[HistoryEvent], seqs: Mapping[str, Sequence]
+    db: Connection, events: list[HistoryEvent], seqs: Mapping[str, Sequence]
 ) -> None:
     """Append history lines, with the sequence and step names as they are now."""
     if not events:
         return
-    step_names = {s.id: s.name or s.type.value for seq in seqs.values() for s in seq.steps}
+    step_names = {s.id: s.name or s.type.value for seq in seqs.values()
+                  for s in all_steps(seq.steps)}
     execute_many(db, insert(connection_history), [
         {
             "connection_id": e.connection_id, "record_id": e.record_id,
@@ -145,7 +159,7 @@ def insert_history(
     ])
 
 
-def history_of_record(db: Db, record_id: str) -> list[Row]:
+def history_of_record(db: Connection, record_id: str) -> list[Row]:
     query = (
         select(connection_history).where(connection_history.c.record_id == record_id)
         .order_by(connection_history.c.id)
@@ -153,7 +167,7 @@ def history_of_record(db: Db, record_id: str) -> list[Row]:
     return list(db.execute(query))
 
 
-def due_count(db: Db, now: datetime) -> int:
+def due_count(db: Connection, now: datetime) -> int:
     """How many connections are scheduled and due at `now` (an index-only count)."""
     query = select(func.count()).select_from(connections).where(
         connections.c.state == ConnectionState.SCHEDULED.value, connections.c.due_at <= now
@@ -161,19 +175,19 @@ def due_count(db: Db, now: datetime) -> int:
     return int(db.execute(query).scalar() or 0)
 
 
-class DuePage(list[Connection]):
+class DuePage(list[Conn]):
     """A page of due connections, with their records' (table, owner id), as read inside the
     transaction `db`. StepDue may trust these very objects instead of reading them
     again when it runs in that same transaction."""
 
-    def __init__(self, items: Iterable[Connection], owners: dict[str, tuple[str, str | None]],
-                 db: Db) -> None:
-        super().__init__(items)
+    def __init__(self, conns: Iterable[Conn], owners: dict[str, tuple[str, str | None]],
+                 db: Connection) -> None:
+        super().__init__(conns)
         self.owners = owners
         self.db = db
         self.read = {c.id: c for c in self}
 
-    def trusted(self, db: Db) -> dict[str, Connection]:
+    def trusted(self, db: Connection) -> dict[str, Conn]:
         """id -> connection for rows read in `db`'s transaction (none for another one)."""
         return self.read if self.db is db else {}
 
@@ -188,7 +202,7 @@ _DUE_COLUMNS = (
 )
 
 
-def _sqlite_rows(db: Db, query: Select[Any]) -> list[tuple[Any, ...]]:
+def _sqlite_rows(db: Connection, query: Select[Any]) -> list[tuple[Any, ...]]:
     """Run `query` on the driver's own cursor: plain tuples, no per-value result processing
     (times come back as SQLite text; the caller parses them)."""
     compiled = query.compile(dialect=db.dialect)
@@ -221,7 +235,7 @@ _MISSING = object()
 
 
 def due_page(
-    db: Db, now: datetime, after_id: str, limit: int, *, walk_ids: bool = False
+    db: Connection, now: datetime, after_id: str, limit: int, *, walk_ids: bool = False
 ) -> DuePage:
     """Scheduled connections of active sequences due at `now`, in id order after `after_id`,
     with their records' (table, owner id).
@@ -248,18 +262,18 @@ def due_page(
     )
     owners: dict[str, tuple[str, str | None]] = {}
     if db.dialect.name != "sqlite":
-        items = []
+        conns = []
         for row in db.execute(query):
-            items.append(connection_from_row(row))
+            conns.append(conn_from_row(row))
             owners[row.record_id] = (row.record_table, row.record_owner)
-        return DuePage(items, owners, db)
+        return DuePage(conns, owners, db)
     # The page is read for every due connection: SQLAlchemy's per-value result processing
     # was a third of the read, so SQLite rows are built straight from the driver's tuples.
     utc = _utc_reader()
-    items = []
+    conns = []
     for (id_, record_id, sequence_id, step_id, state_text, due_at, connected_on, started_on,
          activity_id, attempt, last_outcome, replied_on, table, owner) in _sqlite_rows(db, query):
-        items.append(Connection(
+        conns.append(Conn(
             id=id_, record_id=record_id, sequence_id=sequence_id, step_id=step_id,
             state=_STATES.get(state_text) or ConnectionState(state_text), due_at=utc(due_at),
             connected_on=utc(connected_on), step_started_on=utc(started_on),  # type: ignore[arg-type]
@@ -267,15 +281,15 @@ def due_page(
             replied_on=utc(replied_on),
         ))
         owners[record_id] = (table, owner)
-    return DuePage(items, owners, db)
+    return DuePage(conns, owners, db)
 
 
-def history_mark(db: Db) -> int:
+def history_mark(db: Connection) -> int:
     """The newest history id: events after it are what came since."""
     return int(db.execute(select(func.max(connection_history.c.id))).scalar() or 0)
 
 
-def ended_by_reason(db: Db, after: int = 0) -> dict[str, int]:
+def ended_by_reason(db: Connection, after: int = 0) -> dict[str, int]:
     """How many connections ended, by reason, in history events after id `after`."""
     query = (
         select(connection_history.c.reason, func.count())
@@ -285,12 +299,12 @@ def ended_by_reason(db: Db, after: int = 0) -> dict[str, int]:
     return {str(reason): int(count) for reason, count in db.execute(query)}
 
 
-def count_by_state(db: Db) -> dict[str, int]:
+def count_by_state(db: Connection) -> dict[str, int]:
     query = select(connections.c.state, func.count()).group_by(connections.c.state)
     return {str(state): int(n) for state, n in db.execute(query)}
 
 
-def ended_in_error(db: Db, limit: int = 50) -> list[dict[str, Any]]:
+def ended_in_error(db: Connection, limit: int = 50) -> list[dict[str, Any]]:
     """Connections that ended with reason `error`, for records not reconnected since."""
     query = (
         select(

@@ -227,6 +227,27 @@ def mark_failed(db: Connection, activity_id: str, message: str) -> None:
     _set(db, [activity_id], status=OutboxStatus.FAILED, error=message[:2000])
 
 
+def records_of(db: Connection, activity_ids: Sequence[str]) -> dict[str, str]:
+    """activity id -> the record it is regarding, for items seqsync created."""
+    found: dict[str, str] = {}
+    for batch in chunks(activity_ids):
+        query = select(outbox.c.activity_id, outbox.c.record_id).where(
+            outbox.c.activity_id.in_(batch))
+        found.update((a, r) for a, r in db.execute(query))
+    return found
+
+
+def templates_of(db: Connection, activity_ids: Sequence[str]) -> dict[str, tuple[str, str]]:
+    """activity id -> (template, record table), for those items whose step has a template."""
+    found: dict[str, tuple[str, str]] = {}
+    for batch in chunks(activity_ids):
+        query = select(outbox.c.activity_id, outbox.c.template, outbox.c.record_table).where(
+            outbox.c.activity_id.in_(batch), outbox.c.template.is_not(None),
+        )
+        found.update((a, (t, table)) for a, t, table in db.execute(query))
+    return found
+
+
 def ours(db: Connection, activity_ids: Sequence[str]) -> dict[str, OutboxStatus]:
     """Status of those ids that seqsync created (or may have) and has not yet seen closed."""
     found: dict[str, OutboxStatus] = {}

@@ -166,9 +166,11 @@ connection_history = Table(
     Column("message", Text, nullable=True),
     Index("ix_history_record", "record_id", "id"),
     Index("ix_history_connection", "connection_id"),
+    # Revision 0003: branch counts per condition step for `sequence show`.
+    Index("ix_history_sequence_event", "sequence_id", "event", "step_id"),
     # Revision 0003_team_ops, for `sequence stats`: counts by event and reason, and each
     # connection's events in order (time on step), both read from the index alone.
-    Index("ix_history_sequence_event", "sequence_id", "event", "reason", "step_id", "at",
+    Index("ix_history_sequence_stats", "sequence_id", "event", "reason", "step_id", "at",
           "message"),
     Index("ix_history_sequence_connection", "sequence_id", "connection_id", "id", "event",
           "step_id", "at"),

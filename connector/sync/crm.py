@@ -36,12 +36,17 @@ class CrmReader(Protocol):
     ) -> Iterator[dict[str, Any]]: ...
 
     def query(
-        self, entity_set: str, select: list[str], filter: str | None = None,
+        self, entity_set: str, select: list[str], filter: str | None = None, *,
+        orderby: str | None = ..., page_size: int = ..., key: str | None = ...,
     ) -> Iterator[dict[str, Any]]: ...
+
+    def instantiate_template(
+        self, action: str, template_id: str, object_type: str, object_id: str
+    ) -> dict[str, Any]: ...
 
 
 class CrmWriter(CrmReader, Protocol):
-    """The reads, plus the two writes push makes."""
+    """The reads, plus the writes push makes."""
 
     def create_multiple(
         self, entity_set: str, logical_name: str, rows: list[dict[str, Any]], *,
@@ -80,9 +85,17 @@ class ReadOnlyCrm:
                                      page_size=page_size)
 
     def query(
-        self, entity_set: str, select: list[str], filter: str | None = None,
+        self, entity_set: str, select: list[str], filter: str | None = None, *,
+        orderby: str | None = None, page_size: int = MAX_PAGE_SIZE, key: str | None = None,
     ) -> Iterator[dict[str, Any]]:
-        return self._client.query(entity_set, select, filter)
+        return self._client.query(entity_set, select, filter, orderby=orderby,
+                                  page_size=page_size, key=key)
+
+    def instantiate_template(
+        self, action: str, template_id: str, object_type: str, object_id: str
+    ) -> dict[str, Any]:
+        # An action that saves nothing: a read, as far as the CRM's data is concerned.
+        return self._client.instantiate_template(action, template_id, object_type, object_id)
 
 
 def make_client(settings: Settings) -> DataverseClient:

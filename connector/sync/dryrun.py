@@ -63,6 +63,9 @@ class RecordingWriter:
     def query(self, *args: Any, **kwargs: Any) -> Any:
         return self._reader.query(*args, **kwargs)
 
+    def instantiate_template(self, *args: Any, **kwargs: Any) -> Any:
+        return self._reader.instantiate_template(*args, **kwargs)
+
     def _note(self, action: str, entity_set: str, items: list[dict[str, Any]]) -> None:
         self._report.note_write({
             "action": action, "entity_set": entity_set, "count": len(items),

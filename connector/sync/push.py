@@ -23,8 +23,10 @@ from connector.sync.cancellations import push_cancellations
 from connector.sync.crm import CrmWriter
 from connector.sync.outcomes import record_outcome
 from connector.sync.payloads import build_payloads
+from connector.sync.record_updates import push_record_updates
 from connector.sync.run_context import SyncContext
 from connector.sync.send import ChunkOutcome, send_chunk
+from connector.sync.templates import Templates, apply_templates
 
 
 def push(ctx: SyncContext, crm: CrmWriter) -> set[StepType]:
@@ -38,6 +40,7 @@ def push(ctx: SyncContext, crm: CrmWriter) -> set[StepType]:
         if _push_type(ctx, crm, step_type, mapping):
             touched.add(step_type)
     push_cancellations(ctx, crm)
+    push_record_updates(ctx, crm)
     return touched
 
 
@@ -46,11 +49,18 @@ def _push_type(
 ) -> bool:
     pushed_any = False
     workers = max(1, crm.concurrency)
+    templates = Templates(crm, ctx.mappings.template)
     with ThreadPoolExecutor(max_workers=ctx.settings.sync.max_workers_cap) as pool:
         in_flight: set[Future[ChunkOutcome]] = set()
         chunks = outbox_store.pending_chunks(ctx.store, step_type, ctx.settings.sync.batch_size)
         for chunk in chunks:
             payloads = build_payloads(mapping, chunk)
+            if step_type is StepType.EMAIL:
+                payloads, refused = apply_templates(ctx, templates, mapping, payloads)
+                if refused:
+                    record_outcome(ctx, ChunkOutcome(step_type, failed=refused))
+                if not payloads:
+                    continue
             in_flight.add(pool.submit(send_chunk, crm, step_type, mapping, payloads))
             # Re-read the allowance each time: throttling lowers it while the run goes on.
             workers = max(1, crm.concurrency)

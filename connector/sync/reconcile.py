@@ -17,6 +17,7 @@ from connector.store import outbox as outbox_store
 from connector.store.outbox import OutboxStatus
 from connector.sync.changes import each_table, follow
 from connector.sync.run_context import SyncContext
+from connector.sync.signals import email_signals, send_signals
 
 log = logging.getLogger("seqsync.sync.reconcile")
 
@@ -34,6 +35,8 @@ def reconcile_table(ctx: SyncContext, mapping: ActivityMapping) -> None:
         deleted = [i.lower() for i in page.deleted_ids]
         with ctx.store.read() as db:
             ours = outbox_store.ours(db, list(by_id) + deleted)
+        # Replies and bounces ride on the same change tracking: no request of their own.
+        send_signals(ctx, email_signals(ctx, mapping, by_id, ours))
         late = {a: by_id[a] for a, status in ours.items()
                 if status is OutboxStatus.CANCELLED and a in by_id}
         if late:

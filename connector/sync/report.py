@@ -28,6 +28,8 @@ class RunReport:
     activities_completed: int = 0
     activities_skipped: int = 0
     activities_canceled_in_crm: int = 0
+    signals: Counter[str] = field(default_factory=Counter)  # buyer signals seen, by kind
+    records_updated: int = 0  # update_record steps carried out in the CRM
     errors: list[dict[str, str]] = field(default_factory=list)
     crm_requests: int = 0
     retries: int = 0
@@ -72,6 +74,8 @@ class RunReport:
             "activities_completed": self.activities_completed,
             "activities_skipped": self.activities_skipped,
             "activities_canceled_in_crm": self.activities_canceled_in_crm,
+            "signals": dict(self.signals),
+            "records_updated": self.records_updated,
             "errors": len(self.errors),
             "error_details": self.errors[:50],
             "crm_requests": self.crm_requests,

@@ -1,4 +1,5 @@
-"""One `seqsync sync` run: pull, reconcile, plan, push, save.
+"""One `seqsync sync` run: pull, reconcile (with replies and bounces), signals (meetings),
+templates, plan, push, save.
 
 The order matters. Pull first, so rule plugins disconnect closed and deleted records before
 anything is planned for them; reconcile before plan, so completions made since the last run
@@ -33,6 +34,8 @@ from connector.sync.push import push
 from connector.sync.reconcile import reconcile
 from connector.sync.report import RunReport
 from connector.sync.run_context import SyncContext
+from connector.sync.signals import watch_signal_tables
+from connector.sync.templates import Templates, check_templates
 
 log = logging.getLogger("seqsync.sync")
 
@@ -74,6 +77,8 @@ def run_sync(
             pull(ctx)
             read_owner_settings(ctx)
             reconcile(ctx)
+            watch_signal_tables(ctx)
+            check_templates(ctx, Templates(reader, mappings.template))
             enroll(ctx)
             plan(ctx)
             touched = push(ctx, writer)

@@ -29,7 +29,7 @@ ALLOWED: dict[str, set[str]] = {
     "store": {"engine", "errors"},
     "pipeline": {"engine", "store", "config", "errors"},
     "plugins": {"engine", "pipeline", "config", "errors"},
-    "app": {"pipeline", "store", "config", "errors", "engine", "mapping"},
+    "app": {"pipeline", "store", "engine", "mapping", "config", "errors"},
     "sync": {"app", "pipeline", "store", "engine", "mapping", "dataverse", "config", "errors",
              "logs"},
     "mockserver": set(),

@@ -83,15 +83,21 @@ def test_a_full_disk_stops_the_run_clearly_and_the_next_run_finishes_the_job(
 
 
 def _downgrade_to_0001(path) -> None:  # type: ignore[no-untyped-def]
-    """Make the file look like one written by the first release (before revision 0002)."""
-    con = sqlite3.connect(path)
-    indexes = [r[0] for r in con.execute(
-        "SELECT name FROM sqlite_master WHERE type='index' AND sql LIKE '%outbox%record%'")]
-    for name in indexes:
-        con.execute(f'DROP INDEX "{name}"')
-    con.execute("UPDATE alembic_version SET version_num = '0001'")
-    con.commit()
-    con.close()
+    """Make the file look like one written by the first release: every later revision's
+    downgrade, as Alembic runs it."""
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import create_engine
+
+    from connector.store.db import MIGRATIONS
+
+    engine = create_engine(f"sqlite:///{path}")
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as db:
+        config.attributes["connection"] = db
+        command.downgrade(config, "0001")
+    engine.dispose()
 
 
 def test_a_state_file_from_an_older_version_is_migrated_and_kept(world: World) -> None:

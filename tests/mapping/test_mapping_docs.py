@@ -6,7 +6,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from connector.mapping import ActivityMapping, TargetMapping
+from connector.mapping import ActivityMapping, SignalMapping, TargetMapping, TemplateMapping
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "mappings.md"
 
@@ -24,7 +24,8 @@ def keys(model: type[BaseModel]) -> set[str]:
 
 def test_every_mapping_key_is_documented() -> None:
     text = DOCS.read_text()
-    all_keys = keys(TargetMapping) | keys(ActivityMapping)
+    all_keys = (keys(TargetMapping) | keys(ActivityMapping) | keys(SignalMapping)
+                | keys(TemplateMapping))
     assert {"recipient", "party", "canceled_status", "constants", "due"} <= all_keys
     missing = sorted(k for k in all_keys if f"`{k}`" not in text and f"[{k}]" not in text)
     assert missing == []

@@ -30,7 +30,7 @@ def test_lead_row_to_record(lead_row: dict[str, object]) -> None:
         phone="+44 20 7946 0000",
         columns=record.columns,
     )
-    assert dict(record.columns) == {"companyname": "Analytical Engines"}
+    assert dict(record.columns) == {"companyname": "Analytical Engines", "leadqualitycode": None}
     assert lead.modified_on(lead_row) == datetime(2025, 2, 1, 8, 0, tzinfo=UTC)
 
 
@@ -60,7 +60,7 @@ def test_nulls_are_kept_as_none(lead_row: dict[str, object]) -> None:
     del row["telephone1"]  # a column the CRM left out reads like null
     record = load_mappings().target("lead").to_record(row)
     assert (record.name, record.owner_id, record.phone) == ("", None, None)
-    assert dict(record.columns) == {"companyname": None}
+    assert dict(record.columns) == {"companyname": None, "leadqualitycode": None}
 
 
 @pytest.mark.parametrize(

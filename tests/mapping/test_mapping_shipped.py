@@ -31,7 +31,7 @@ def test_shipped_targets() -> None:
     assert (lead.entity_set, lead.primary_key) == ("leads", "leadid")
     assert lead.select_columns() == [
         "leadid", "fullname", "statecode", "_ownerid_value", "emailaddress1", "telephone1",
-        "modifiedon", "companyname",
+        "modifiedon", "companyname", "leadqualitycode",
     ]
     opportunity = mappings.target("opportunity")
     assert opportunity.entity_set == "opportunities"
@@ -61,7 +61,9 @@ def test_shipped_activities(
         "lead": f"regardingobjectid_lead_{step}",
         "opportunity": f"regardingobjectid_opportunity_{step}",
     }
-    assert activity.select_columns() == ["activityid", "statecode", "actualend", "statuscode"]
+    signals = (["directioncode", "_regardingobjectid_value", "createdon", "statuscode", "sender"]
+               if step is StepType.EMAIL else ["statuscode"])
+    assert activity.select_columns() == ["activityid", "statecode", "actualend", *signals]
     assert activity.subject_max_length == 200
 
 

@@ -97,3 +97,28 @@ def test_sdk_sees_429_with_retry_after(make_crm: MakeCrm) -> None:
                 dv.records.retrieve("lead", lead_id, select=["fullname"])
     assert caught.value.status_code == 429
     assert caught.value.details["retry_after"] >= 1
+
+
+def test_sdk_sql_gets_only_what_it_asked_for(crm: MockDataverse, client: DataverseClient) -> None:
+    for i in range(6):
+        crm.insert("leads", {"firstname": f"S{i}", "lastname": "Sql", "companyname": "Contoso"})
+    rows = client.query.sql("SELECT TOP 3 fullname FROM lead WHERE lastname = 'Sql' "
+                            "ORDER BY fullname DESC")
+    assert [r["fullname"] for r in rows] == ["S5 Sql", "S4 Sql", "S3 Sql"]
+    assert "companyname" not in rows[0]
+
+
+def test_sdk_fetchxml_pages_with_the_paging_cookie(
+    crm: MockDataverse, client: DataverseClient
+) -> None:
+    for i in range(7):
+        crm.insert("leads", {"firstname": f"F{i}", "lastname": "Fetch"})
+    crm.insert("leads", {"firstname": "Other", "lastname": "Person"})
+    query = client.query.fetchxml(
+        "<fetch count='3'><entity name='lead'><attribute name='fullname'/>"
+        "<filter><condition attribute='lastname' operator='eq' value='Fetch'/></filter>"
+        "<order attribute='leadid'/></entity></fetch>")
+    pages = list(query.execute_pages())
+    assert [len(p.records) for p in pages] == [3, 3, 1]
+    names = sorted(r["fullname"] for p in pages for r in p.records)
+    assert names == [f"F{i} Fetch" for i in range(7)]

@@ -40,9 +40,12 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("update_id", name="pk_record_updates"),
     )
     op.create_index("ix_record_updates_status", "record_updates", ["status"])
+    op.create_index("ix_history_sequence_event", "connection_history",
+                    ["sequence_id", "event", "step_id"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_history_sequence_event", table_name="connection_history")
     op.drop_index("ix_record_updates_status", table_name="record_updates")
     op.drop_table("record_updates")
     with op.batch_alter_table("connections") as batch:

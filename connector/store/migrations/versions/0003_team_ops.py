@@ -18,7 +18,7 @@ def upgrade() -> None:
     with op.batch_alter_table("sequences") as batch:
         batch.add_column(sa.Column("tags", sa.JSON(), nullable=False, server_default="[]"))
     op.create_index(
-        "ix_history_sequence_event", "connection_history",
+        "ix_history_sequence_stats", "connection_history",
         ["sequence_id", "event", "reason", "step_id", "at", "message"],
     )
     op.create_index(
@@ -29,6 +29,6 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_index("ix_history_sequence_connection", table_name="connection_history")
-    op.drop_index("ix_history_sequence_event", table_name="connection_history")
+    op.drop_index("ix_history_sequence_stats", table_name="connection_history")
     with op.batch_alter_table("sequences") as batch:
         batch.drop_column("tags")
