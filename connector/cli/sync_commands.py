@@ -10,11 +10,11 @@ import typer
 
 from connector.cli.output import Output
 from connector.cli.state import get_state
-from connector.errors import EXIT_OK, EXIT_PARTIAL
+from connector.errors import EXIT_OK, EXIT_PARTIAL, InvalidInput
 from connector.logs import configure_logging
 from connector.pipeline.pacing import held_back
 from connector.store import connections as conn_store
-from connector.store import problems
+from connector.store import problems, quarantine
 from connector.store import runs as run_store
 from connector.store import sequences as seq_store
 from connector.sync.progress import LogProgress, Progress, RichProgress
@@ -28,6 +28,14 @@ def sync_command(
         bool, typer.Option("--dry-run", help="Read the CRM, print what would be written, "
                            "write nothing anywhere.")
     ] = False,
+    full: Annotated[
+        bool, typer.Option("--full", help="Read every CRM table whole, not only its changes "
+                           "(also retries quarantined rows).")
+    ] = False,
+    allow_clock_back: Annotated[
+        bool, typer.Option("--allow-clock-back", help="Run even though the clock is earlier "
+                           "than the last run's.")
+    ] = False,
 ) -> None:
     """Run one sync: pull, reconcile, plan, push, save. Use --now to set the engine's clock."""
     state = get_state()
@@ -35,7 +43,8 @@ def sync_command(
     fmt = configure_logging(settings.log.format, settings.log.level)
     interactive = fmt == "text" and sys.stderr.isatty() and not state.json
     progress: Progress = RichProgress() if interactive else LogProgress()
-    report = run_sync(settings, now=state.now, dry_run=dry_run, progress=progress)
+    report = run_sync(settings, now=state.now, dry_run=dry_run, progress=progress,
+                      allow_clock_back=allow_clock_back, full=full)
     print_report(state.out, report, json_line=not interactive)
     raise typer.Exit(EXIT_PARTIAL if report.errors else EXIT_OK)
 
@@ -87,6 +96,9 @@ def serve_command(
 ) -> None:
     """Run sync on an interval; SIGTERM finishes the current run, then exits 0."""
     state = get_state()
+    if state.now is not None:
+        raise InvalidInput("--now does not apply to serve, which runs on the system clock; "
+                           "use `seqsync --now ... sync` for one run at another time")
     settings = state.settings
     configure_logging(settings.log.format, settings.log.level)
     loop = Loop(settings, parse_interval(interval), max_runs=max_runs)
@@ -106,6 +118,7 @@ def status_command(
             "sequences": seq_store.load_summary(db),
             "template_problems": problems.load(db, problems.TEMPLATES),
             "held_back": held_back(db, state.settings, state.app().now()),
+            "quarantined": quarantine.listing(db),
         }
     out = state.out
     notes = [f"template problem (found by the last sync): {p}" for p in data["template_problems"]]
@@ -136,6 +149,11 @@ def status_command(
             ("held back (planned on the next allowed day)", "connections", "earliest due"),
             [(h["reason"], h["connections"], h["earliest_due"]) for h in data["held_back"]],
             title="held back by pacing caps",
+        ),
+        out.table(
+            ("table", "record", "since", "why it is kept out"),
+            [(q["table"], q["record_id"], q["since"], q["error"]) for q in data["quarantined"]],
+            title="CRM rows quarantined (retried when they change, or on sync --full)",
         ),
     )
 

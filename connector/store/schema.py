@@ -256,6 +256,18 @@ record_updates = Table(
     Index("ix_record_updates_status", "status"),
 )
 
+# CRM rows that could not be mapped or stored, kept with their error until a later read of
+# the row (it changed, or `sync --full`) succeeds. The rest of the pull goes on without them.
+quarantine = Table(
+    "quarantine",
+    metadata,
+    Column("table", String(64), primary_key=True),
+    Column("record_id", String(200), primary_key=True),  # as the CRM sent it (maybe not a GUID)
+    Column("error", Text, nullable=False),
+    Column("first_seen_on", UTC, nullable=False),
+    Column("last_seen_on", UTC, nullable=False),
+)
+
 # Small key/value state: delta links per table, schema facts, run counters.
 sync_state = Table(
     "sync_state",
@@ -272,7 +284,7 @@ runs = Table(
     Column("started_on", UTC, nullable=False),
     Column("finished_on", UTC, nullable=True),
     Column("clock", UTC, nullable=False),  # the engine's `now` for the run (--now)
-    Column("outcome", String(16), nullable=False),  # running | ok | partial | failed
+    Column("outcome", String(16), nullable=False),  # running | ok | partial | failed | interrupted
     Column("dry_run", Boolean, nullable=False, default=False),
     Column("summary", JSON, nullable=True),
     Column("error", Text, nullable=True),

@@ -1,7 +1,7 @@
 """Phase 1b: the CRM users' time zones and working days, for pacing.
 
-Read from `usersettingscollection` for the owners of mirrored records (each at most once a
-day), the Windows zone names from `timezonedefinitions`, mapped to IANA names with CLDR's
+Read from `usersettingscollection` for the owners of mirrored records (each again after a
+week), the Windows zone names from `timezonedefinitions`, mapped to IANA names with CLDR's
 table (tzlocal ships it). Where the settings cannot be read (no privilege, an unknown zone),
 pacing uses [pacing] timezone and hours: a warning, never a failed run.
 """
@@ -21,7 +21,7 @@ from connector.sync.run_context import SyncContext
 
 log = logging.getLogger("seqsync.sync")
 
-REFRESH = timedelta(days=1)
+REFRESH = timedelta(days=7)  # a user rarely changes time zone; a week is fresh enough
 USER_COLUMNS = ["systemuserid", "timezonecode", "workdaystarttime", "workdaystoptime"]
 CHUNK = 50  # ids per In(...) filter: well inside URL length limits
 

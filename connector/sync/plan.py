@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from connector.app import App
 from connector.errors import InvalidInput
 from connector.pipeline.context import Message
 from connector.pipeline.results import StepDueResult
 from connector.store import connections as connection_store
-from connector.sync.run_context import SyncContext
+
+if TYPE_CHECKING:  # the engine benchmark plans without loading the CRM client
+    from connector.sync.run_context import SyncContext
 
 # Due connections planned per transaction. Each planned connection touches entries spread
 # over GUID-keyed indexes; the bigger the transaction, the more of them share a page written

@@ -63,7 +63,8 @@ def test_shipped_activities(
     }
     signals = (["directioncode", "_regardingobjectid_value", "createdon", "statuscode", "sender"]
                if step is StepType.EMAIL else ["statuscode"])
-    assert activity.select_columns() == ["activityid", "statecode", "actualend", *signals]
+    assert activity.select_columns() == [
+        "activityid", "statecode", "actualend", "modifiedon", *signals]
     assert activity.subject_max_length == 200
 
 

@@ -38,7 +38,7 @@ def test_fresh_database_is_created_at_head(tmp_path):
         assert revision(store) == head() != "0002"
         tables = set(inspect(store.engine).get_table_names())
         assert {"sequences", "steps", "records", "connections", "connection_history",
-                "outbox", "sync_state", "runs"} <= tables
+                "outbox", "sync_state", "runs", "quarantine"} <= tables
         with store.begin() as db:
             assert db.execute(text("PRAGMA foreign_keys")).scalar() == 1
             assert db.execute(text("PRAGMA journal_mode")).scalar() == "wal"
@@ -69,6 +69,7 @@ def test_an_older_database_is_upgraded(tmp_path):
         assert revision(store) == head() != "0002"
         indexes = {i["name"] for i in inspect(store.engine).get_indexes("outbox")}
         assert "ix_outbox_record" in indexes
+        assert "quarantine" in inspect(store.engine).get_table_names()
     finally:
         store.close()
     open_store(url(tmp_path)).close()  # and opening again is a no-op

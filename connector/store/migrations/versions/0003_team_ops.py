@@ -1,7 +1,7 @@
 """Sequence tags, and history indexes for `sequence stats`.
 
 Revision ID: 0003_team_ops
-Revises: 0003
+Revises: 0003_quarantine
 Create Date: 2026-11-30
 """
 
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0003_team_ops"
-down_revision = "0003"
+down_revision = "0003_quarantine"
 branch_labels = None
 depends_on = None
 
