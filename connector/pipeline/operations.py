@@ -57,6 +57,7 @@ from connector.store import records as record_store
 from connector.store import sequences as seq_store
 from connector.store import updates as update_store
 from connector.store.chunks import unique
+from connector.store.records import Owners
 
 ColumnsOf = Callable[[str], Mapping[str, object] | None]  # record id -> its column values
 
@@ -66,14 +67,14 @@ def _write(
     transitions: list[tuple[Conn, progression.Transition]],
     seqs: dict[str, Sequence],
     now: datetime,
-    owners: dict[str, tuple[str, str | None]] | None = None,
+    owners: Owners | None = None,
     adjust: progression.DueAdjuster | None = None,
     columns_of: ColumnsOf | None = None,
 ) -> int:
     """Carry out engine transitions: outbox, record updates, moves, connection rows, history.
 
-    One batch of statements. `owners` (record id -> table, owner id) saves a query when the
-    caller has it already. A move connects the record to its new sequence here, in the same
+    One batch of statements. `owners` (as `records.owners` gives them) saves a query when the
+    caller has them already. A move connects the record to its new sequence here, in the same
     transaction that ends the old connection, and plans what is due on it at once (`adjust`
     as the due adjuster). Returns how many records moved.
     """
@@ -115,7 +116,7 @@ def _write(
         if owners is None or any(r not in owners for r in wanted):
             owners = {**(owners or {}), **record_store.owners(db, wanted)}
         outbox_store.insert_planned(db, planned, owners, now)
-        update_store.insert_updates(db, updates, {r: t for r, (t, _) in owners.items()}, now)
+        update_store.insert_updates(db, updates, {r: owner[0] for r, owner in owners.items()}, now)
     outbox_store.cancel_pending(db, cancel)
     outbox_store.cancel_in_crm(db, cancel_crm)
     conn_store.update_connections(db, changed)

@@ -7,7 +7,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
-    Connection,
+    Connection as Db,
+)
+from sqlalchemy import (
     Row,
     Select,
     bindparam,
@@ -18,24 +20,24 @@ from sqlalchemy import (
     update,
 )
 
-from connector.engine.models import Connection as Conn
 from connector.engine.models import (
+    Connection,
     ConnectionState,
     HistoryEvent,
     Sequence,
     SequenceStatus,
-    all_steps,
 )
 from connector.store.bulk import execute_many, sqlite_value
 from connector.store.chunks import chunks, unique
+from connector.store.records import Owners
 from connector.store.schema import connection_history, connections, records, sequences
 
 # A dict lookup: calling the enum class per row was a visible share of the due-step scan.
 _STATES = {state.value: state for state in ConnectionState}
 
 
-def conn_from_row(row: Row) -> Conn:
-    return Conn(
+def connection_from_row(row: Row) -> Connection:
+    return Connection(
         id=row.id, record_id=row.record_id, sequence_id=row.sequence_id, step_id=row.step_id,
         state=_STATES.get(row.state) or ConnectionState(row.state), due_at=row.due_at,
         connected_on=row.connected_on,
@@ -44,47 +46,47 @@ def conn_from_row(row: Row) -> Conn:
     )
 
 
-def _values(conn: Conn) -> dict[str, object]:
+def _values(connection: Connection) -> dict[str, object]:
     return {
-        "sequence_id": conn.sequence_id, "step_id": conn.step_id, "state": conn.state.value,
-        "due_at": conn.due_at, "activity_id": conn.activity_id, "attempt": conn.attempt,
-        "connected_on": conn.connected_on, "step_started_on": conn.step_started_on,
-        "last_outcome": conn.last_outcome, "replied_on": conn.replied_on,
+        "sequence_id": connection.sequence_id, "step_id": connection.step_id,
+        "state": connection.state.value, "due_at": connection.due_at,
+        "activity_id": connection.activity_id, "attempt": connection.attempt,
+        "connected_on": connection.connected_on, "step_started_on": connection.step_started_on,
+        "last_outcome": connection.last_outcome, "replied_on": connection.replied_on,
     }
 
 
-def _select_in(db: Connection, column: str, values: Iterable[str]) -> list[Conn]:
-    found: list[Conn] = []
+def _select_in(db: Db, column: str, values: Iterable[str]) -> list[Connection]:
+    found: list[Connection] = []
     for batch in chunks(unique(v for v in values if v)):
         query = select(connections).where(connections.c[column].in_(batch))
-        found.extend(conn_from_row(row) for row in db.execute(query))
+        found.extend(connection_from_row(row) for row in db.execute(query))
     return found
 
 
-def current_by_record(db: Connection, record_ids: Iterable[str]) -> dict[str, Conn]:
+def current_by_record(db: Db, record_ids: Iterable[str]) -> dict[str, Connection]:
     return {c.record_id: c for c in _select_in(db, "record_id", record_ids)}
 
 
-def by_ids_with_owner(
-    db: Connection, ids: Iterable[str]
-) -> tuple[dict[str, Conn], dict[str, tuple[str, str | None]]]:
-    """Connections by id, plus record id -> (table, owner id) for their records: one query."""
-    found: dict[str, Conn] = {}
-    owners: dict[str, tuple[str, str | None]] = {}
+def by_ids_with_owner(db: Db, ids: Iterable[str]) -> tuple[dict[str, Connection], Owners]:
+    """Connections by id, plus what outbox rows take from their records: one query."""
+    found: dict[str, Connection] = {}
+    owners: Owners = {}
     for batch in chunks(unique(ids)):
         query = (
             select(connections, records.c.table.label("record_table"),
-                   records.c.owner_id.label("record_owner"))
+                   records.c.owner_id.label("record_owner"),
+                   records.c.owner_type.label("record_owner_type"))
             .join(records, records.c.id == connections.c.record_id)
             .where(connections.c.id.in_(batch))
         )
         for row in db.execute(query):
-            found[row.id] = conn_from_row(row)
-            owners[row.record_id] = (row.record_table, row.record_owner)
+            found[row.id] = connection_from_row(row)
+            owners[row.record_id] = (row.record_table, row.record_owner, row.record_owner_type)
     return found, owners
 
 
-def connected_by_email(db: Connection, addresses: Iterable[str]) -> dict[str, list[str]]:
+def connected_by_email(db: Db, addresses: Iterable[str]) -> dict[str, list[str]]:
     """Lower-case email address -> ids of connected records with that address (replies
     matched by sender: only connected records can be ended by one)."""
     found: dict[str, list[str]] = {}
@@ -99,28 +101,28 @@ def connected_by_email(db: Connection, addresses: Iterable[str]) -> dict[str, li
     return found
 
 
-def by_activity(db: Connection, activity_ids: Iterable[str]) -> dict[str, Conn]:
+def by_activity(db: Db, activity_ids: Iterable[str]) -> dict[str, Connection]:
     return {c.activity_id: c for c in _select_in(db, "activity_id", activity_ids) if c.activity_id}
 
 
-def of_sequence(db: Connection, sequence_id: str) -> list[Conn]:
+def of_sequence(db: Db, sequence_id: str) -> list[Connection]:
     query = (
         select(connections).where(connections.c.sequence_id == sequence_id)
         .order_by(connections.c.connected_on, connections.c.record_id)
     )
-    return [conn_from_row(row) for row in db.execute(query)]
+    return [connection_from_row(row) for row in db.execute(query)]
 
 
-def insert_connections(db: Connection, conns: list[Conn]) -> None:
-    if conns:
+def insert_connections(db: Db, items: list[Connection]) -> None:
+    if items:
         db.execute(insert(connections), [
-            {"id": c.id, "record_id": c.record_id, **_values(c)} for c in conns
+            {"id": c.id, "record_id": c.record_id, **_values(c)} for c in items
         ])
 
 
-def update_connections(db: Connection, conns: list[Conn]) -> None:
+def update_connections(db: Db, items: list[Connection]) -> None:
     """Write where each connection is now (its record, sequence and start never change)."""
-    if conns:
+    if items:
         execute_many(
             db, update(connections).where(connections.c.id == bindparam("b_id")),
             [
@@ -128,24 +130,23 @@ def update_connections(db: Connection, conns: list[Conn]) -> None:
                  "activity_id": c.activity_id, "attempt": c.attempt,
                  "step_started_on": c.step_started_on, "last_outcome": c.last_outcome,
                  "replied_on": c.replied_on}
-                for c in conns
+                for c in items
             ],
         )
 
 
-def delete_connections(db: Connection, ids: Iterable[str]) -> None:
+def delete_connections(db: Db, ids: Iterable[str]) -> None:
     for batch in chunks(unique(ids)):
         db.execute(delete(connections).where(connections.c.id.in_(batch)))
 
 
 def insert_history(
-    db: Connection, events: list[HistoryEvent], seqs: Mapping[str, Sequence]
+    db: Db, events: list[HistoryEvent], seqs: Mapping[str, Sequence]
 ) -> None:
     """Append history lines, with the sequence and step names as they are now."""
     if not events:
         return
-    step_names = {s.id: s.name or s.type.value for seq in seqs.values()
-                  for s in all_steps(seq.steps)}
+    step_names = {s.id: s.name or s.type.value for seq in seqs.values() for s in seq.steps}
     execute_many(db, insert(connection_history), [
         {
             "connection_id": e.connection_id, "record_id": e.record_id,
@@ -159,7 +160,7 @@ def insert_history(
     ])
 
 
-def history_of_record(db: Connection, record_id: str) -> list[Row]:
+def history_of_record(db: Db, record_id: str) -> list[Row]:
     query = (
         select(connection_history).where(connection_history.c.record_id == record_id)
         .order_by(connection_history.c.id)
@@ -167,7 +168,7 @@ def history_of_record(db: Connection, record_id: str) -> list[Row]:
     return list(db.execute(query))
 
 
-def due_count(db: Connection, now: datetime) -> int:
+def due_count(db: Db, now: datetime) -> int:
     """How many connections are scheduled and due at `now` (an index-only count)."""
     query = select(func.count()).select_from(connections).where(
         connections.c.state == ConnectionState.SCHEDULED.value, connections.c.due_at <= now
@@ -175,19 +176,18 @@ def due_count(db: Connection, now: datetime) -> int:
     return int(db.execute(query).scalar() or 0)
 
 
-class DuePage(list[Conn]):
-    """A page of due connections, with their records' (table, owner id), as read inside the
+class DuePage(list[Connection]):
+    """A page of due connections, with their records' (table, owner), as read inside the
     transaction `db`. StepDue may trust these very objects instead of reading them
     again when it runs in that same transaction."""
 
-    def __init__(self, conns: Iterable[Conn], owners: dict[str, tuple[str, str | None]],
-                 db: Connection) -> None:
-        super().__init__(conns)
+    def __init__(self, items: Iterable[Connection], owners: Owners, db: Db) -> None:
+        super().__init__(items)
         self.owners = owners
         self.db = db
         self.read = {c.id: c for c in self}
 
-    def trusted(self, db: Connection) -> dict[str, Conn]:
+    def trusted(self, db: Db) -> dict[str, Connection]:
         """id -> connection for rows read in `db`'s transaction (none for another one)."""
         return self.read if self.db is db else {}
 
@@ -198,11 +198,11 @@ _DUE_COLUMNS = (
     connections.c.connected_on, connections.c.step_started_on, connections.c.activity_id,
     connections.c.attempt, connections.c.last_outcome, connections.c.replied_on,
     records.c.table.label("record_table"),
-    records.c.owner_id.label("record_owner"),
+    records.c.owner_id.label("record_owner"), records.c.owner_type.label("record_owner_type"),
 )
 
 
-def _sqlite_rows(db: Connection, query: Select[Any]) -> list[tuple[Any, ...]]:
+def _sqlite_rows(db: Db, query: Select[Any]) -> list[tuple[Any, ...]]:
     """Run `query` on the driver's own cursor: plain tuples, no per-value result processing
     (times come back as SQLite text; the caller parses them)."""
     compiled = query.compile(dialect=db.dialect)
@@ -235,10 +235,10 @@ _MISSING = object()
 
 
 def due_page(
-    db: Connection, now: datetime, after_id: str, limit: int, *, walk_ids: bool = False
+    db: Db, now: datetime, after_id: str, limit: int, *, walk_ids: bool = False
 ) -> DuePage:
     """Scheduled connections of active sequences due at `now`, in id order after `after_id`,
-    with their records' (table, owner id).
+    with their records' (table, owner).
 
     Keyset pagination on the primary key keeps every page cheap however far the scan has got.
     Read through the due index, each page sorts every remaining due row by id; when many are
@@ -260,36 +260,37 @@ def due_page(
         .order_by(connections.c.id)
         .limit(limit)
     )
-    owners: dict[str, tuple[str, str | None]] = {}
+    owners: Owners = {}
     if db.dialect.name != "sqlite":
-        conns = []
+        items = []
         for row in db.execute(query):
-            conns.append(conn_from_row(row))
-            owners[row.record_id] = (row.record_table, row.record_owner)
-        return DuePage(conns, owners, db)
+            items.append(connection_from_row(row))
+            owners[row.record_id] = (row.record_table, row.record_owner, row.record_owner_type)
+        return DuePage(items, owners, db)
     # The page is read for every due connection: SQLAlchemy's per-value result processing
     # was a third of the read, so SQLite rows are built straight from the driver's tuples.
     utc = _utc_reader()
-    conns = []
+    items = []
     for (id_, record_id, sequence_id, step_id, state_text, due_at, connected_on, started_on,
-         activity_id, attempt, last_outcome, replied_on, table, owner) in _sqlite_rows(db, query):
-        conns.append(Conn(
+         activity_id, attempt, last_outcome, replied_on, table, owner,
+         owner_type) in _sqlite_rows(db, query):
+        items.append(Connection(
             id=id_, record_id=record_id, sequence_id=sequence_id, step_id=step_id,
             state=_STATES.get(state_text) or ConnectionState(state_text), due_at=utc(due_at),
             connected_on=utc(connected_on), step_started_on=utc(started_on),  # type: ignore[arg-type]
             activity_id=activity_id, attempt=attempt, last_outcome=last_outcome,
             replied_on=utc(replied_on),
         ))
-        owners[record_id] = (table, owner)
-    return DuePage(conns, owners, db)
+        owners[record_id] = (table, owner, owner_type)
+    return DuePage(items, owners, db)
 
 
-def history_mark(db: Connection) -> int:
+def history_mark(db: Db) -> int:
     """The newest history id: events after it are what came since."""
     return int(db.execute(select(func.max(connection_history.c.id))).scalar() or 0)
 
 
-def ended_by_reason(db: Connection, after: int = 0) -> dict[str, int]:
+def ended_by_reason(db: Db, after: int = 0) -> dict[str, int]:
     """How many connections ended, by reason, in history events after id `after`."""
     query = (
         select(connection_history.c.reason, func.count())
@@ -299,12 +300,12 @@ def ended_by_reason(db: Connection, after: int = 0) -> dict[str, int]:
     return {str(reason): int(count) for reason, count in db.execute(query)}
 
 
-def count_by_state(db: Connection) -> dict[str, int]:
+def count_by_state(db: Db) -> dict[str, int]:
     query = select(connections.c.state, func.count()).group_by(connections.c.state)
     return {str(state): int(n) for state, n in db.execute(query)}
 
 
-def ended_in_error(db: Connection, limit: int = 50) -> list[dict[str, Any]]:
+def ended_in_error(db: Db, limit: int = 50) -> list[dict[str, Any]]:
     """Connections that ended with reason `error`, for records not reconnected since."""
     query = (
         select(

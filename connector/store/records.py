@@ -24,13 +24,14 @@ def record_from_row(row: Row) -> Record:
         id=row.id, table=row.table, name=row.name, owner_id=row.owner_id,
         is_open=bool(row.is_open), is_deleted=bool(row.is_deleted), statecode=row.statecode,
         email=row.email, phone=row.phone, columns=MappingProxyType(dict(row.columns or {})),
+        owner_type=row.owner_type,
     )
 
 
 def _values(record: Record, now: datetime) -> dict[str, object]:
     return {
         "table": record.table, "name": record.name, "owner_id": record.owner_id,
-        "is_open": record.is_open, "is_deleted": record.is_deleted,
+        "owner_type": record.owner_type, "is_open": record.is_open, "is_deleted": record.is_deleted,
         "statecode": record.statecode, "email": record.email, "phone": record.phone,
         "columns": dict(record.columns), "synced_on": now,
     }
@@ -73,14 +74,19 @@ def load_records(db: Connection, ids: Iterable[str]) -> dict[str, Record]:
     return found
 
 
-def owners(db: Connection, ids: Iterable[str]) -> dict[str, tuple[str, str | None]]:
-    """record id -> (table, owner id): what an outbox row needs, without the JSON columns."""
-    found: dict[str, tuple[str, str | None]] = {}
+# record id -> (table, owner id, owner type): what an outbox row takes from its record.
+Owners = dict[str, tuple[str, str | None, str | None]]
+
+
+def owners(db: Connection, ids: Iterable[str]) -> Owners:
+    """What an outbox row takes from its record, without the JSON columns."""
+    found: Owners = {}
     for batch in chunks(unique(ids)):
-        query = select(records.c.id, records.c.table, records.c.owner_id).where(
-            records.c.id.in_(batch)
-        )
-        found.update({row.id: (row.table, row.owner_id) for row in db.execute(query)})
+        query = select(
+            records.c.id, records.c.table, records.c.owner_id, records.c.owner_type
+        ).where(records.c.id.in_(batch))
+        found.update({row.id: (row.table, row.owner_id, row.owner_type)
+                      for row in db.execute(query)})
     return found
 
 

@@ -44,6 +44,7 @@ def follow(
     ctx: SyncContext, entity_set: str, columns: list[str], primary_key: str,
     apply: Callable[[ChangePage], None],
     vanished: Callable[[set[str]], None] | None = None,
+    lookup_types: bool = False,
 ) -> None:
     """Apply every change since the saved link, then save the new one.
 
@@ -56,6 +57,7 @@ def follow(
     new_link: str | None = None
     for page in ctx.crm.read_changes(
         entity_set, columns, primary_key, link, ctx.page_size, on_expired="reread",
+        lookup_types=lookup_types,
     ):
         if page.full_read and link is not None and seen is None and vanished is not None:
             # The saved token expired (the client logged it): this full read is the only way

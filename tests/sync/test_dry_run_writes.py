@@ -23,7 +23,9 @@ from connector.sync.report import RunReport
 # Every public method of the client that changes something in the CRM.
 WRITES = ("upsert_create", "update", "delete", "create_multiple", "update_multiple",
           "execute_batch")
-READS = ("whoami", "get", "iter_pages", "query", "query_in", "read_changes")
+# InstantiateTemplate is a POST that creates nothing: it returns a filled-in email (wt-reactive).
+READS = ("whoami", "get", "iter_pages", "query", "query_in", "read_changes",
+         "instantiate_template")
 
 
 def test_the_write_list_covers_every_client_method() -> None:
