@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import csv
 import sys
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any
 
 import typer
 
 from connector.cli import sequence_commands
-from connector.cli.state import get_state
+from connector.cli.state import get_state, parse_now
 from connector.engine.stats import SUCCESS_DEFINITION, SequenceStats, sequence_stats
 from connector.errors import InvalidInput
 from connector.store import sequences as seq_store
@@ -22,13 +22,7 @@ Csv = Annotated[bool, typer.Option("--csv", help="Print CSV instead of tables.")
 
 
 def parse_since(value: str | None) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    except ValueError:
-        raise InvalidInput(f"--since {value!r}: expected a date like 2026-03-01") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return parse_now(value, "--since", "a date like 2026-03-01")
 
 
 def duration(seconds: float | None) -> str:
