@@ -25,7 +25,7 @@ from connector.engine.models import ConnectRequest, Sequence
 from connector.mockserver import MockDataverse
 from connector.pipeline.context import Message
 from connector.sequence_file import load_sequence_files
-from connector.store import connections as conn_store
+from connector.store import connections as connection_store
 from connector.store import outbox as outbox_store
 from connector.store import records as record_store
 from connector.store.outbox import OutboxStatus
@@ -218,8 +218,8 @@ class Demo:
         self.say(table)
 
         with open_app(self.settings) as app, app.store.read() as db:
-            current = conn_store.count_by_state(db)
-            ended = conn_store.ended_by_reason(db)
+            current = connection_store.count_by_state(db)
+            ended = connection_store.ended_by_reason(db)
             pushed = outbox_store.count_by_status(db).get(OutboxStatus.PUSHED, 0)
         crm_total = sum(len(self.crm.rows(s)) for s in ("emails", "phonecalls", "tasks"))
         conn_table = Table(title="Connections in the local state")

@@ -13,7 +13,7 @@ from connector.cli.state import get_state
 from connector.errors import EXIT_OK, EXIT_PARTIAL, InvalidInput
 from connector.logs import configure_logging
 from connector.pipeline.pacing import held_back
-from connector.store import connections as conn_store
+from connector.store import connections as connection_store
 from connector.store import problems, quarantine
 from connector.store import runs as run_store
 from connector.store import sequences as seq_store
@@ -114,11 +114,11 @@ def status_command(
     with state.app().store.read() as db:
         data = {
             "runs": run_store.recent(db, runs),
-            "connections_in_error": conn_store.ended_in_error(db),
+            "connections_in_error": connection_store.ended_in_error(db),
             "sequences": seq_store.load_summary(db),
+            "quarantined": quarantine.listing(db),
             "template_problems": problems.load(db, problems.TEMPLATES),
             "held_back": held_back(db, state.settings, state.app().now()),
-            "quarantined": quarantine.listing(db),
         }
     out = state.out
     notes = [f"template problem (found by the last sync): {p}" for p in data["template_problems"]]
@@ -146,14 +146,14 @@ def status_command(
             title="sequences",
         ),
         out.table(
-            ("held back (planned on the next allowed day)", "connections", "earliest due"),
-            [(h["reason"], h["connections"], h["earliest_due"]) for h in data["held_back"]],
-            title="held back by pacing caps",
-        ),
-        out.table(
             ("table", "record", "since", "why it is kept out"),
             [(q["table"], q["record_id"], q["since"], q["error"]) for q in data["quarantined"]],
             title="CRM rows quarantined (retried when they change, or on sync --full)",
+        ),
+        out.table(
+            ("held back (planned on the next allowed day)", "connections", "earliest due"),
+            [(h["reason"], h["connections"], h["earliest_due"]) for h in data["held_back"]],
+            title="held back by pacing caps",
         ),
     )
 

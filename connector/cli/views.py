@@ -175,22 +175,22 @@ def properties_table(out: Output, seq: Sequence, connected: int) -> Table:
     return out.table(["property", "value"], rows, title=f"Sequence {seq.name!r}")
 
 
-def position_text(conn: Connection, seq: Sequence | None) -> str:
+def position_text(connection: Connection, seq: Sequence | None) -> str:
     if seq is None:
-        return conn.step_id
+        return connection.step_id
     lay = layout(seq)
-    step = lay.steps.get(conn.step_id)
+    step = lay.steps.get(connection.step_id)
     if step is None:
-        return conn.step_id
+        return connection.step_id
     return f"{lay.address[step.id]}/{len(seq.steps)} {step_label(step)}"
 
 
-def state_text(conn: Connection, seq: Sequence | None) -> str:
+def state_text(connection: Connection, seq: Sequence | None) -> str:
     if seq is not None and not seq.is_active:
         return "paused (sequence inactive)"
-    if conn.state.value == "waiting":
+    if connection.state.value == "waiting":
         return "activity open in the CRM (or queued)"
-    return f"due {when(conn.due_at)}"
+    return f"due {when(connection.due_at)}"
 
 
 def steps_after(seq: Sequence, step_id: str) -> list[str]:
@@ -215,16 +215,16 @@ def connection_paths(history: list[Any], activities: list[Any]) -> list[dict[str
     ended (None while it runs)."""
     by_connection: dict[str, dict[str, Any]] = {}
     for h in history:
-        conn = by_connection.setdefault(h.connection_id, {
+        entry = by_connection.setdefault(h.connection_id, {
             "connection_id": h.connection_id, "sequence": h.sequence_name, "path": [],
             "activity_ids": [], "ended": None, "end_message": None,
         })
         if h.event == "branch":
-            conn["path"].append({"step": h.step_name, "took": h.message, "at": h.at})
+            entry["path"].append({"step": h.step_name, "took": h.message, "at": h.at})
         elif h.event in PATH_EVENTS:
-            conn["path"].append({"step": h.step_name, "event": PATH_EVENTS[h.event], "at": h.at})
+            entry["path"].append({"step": h.step_name, "event": PATH_EVENTS[h.event], "at": h.at})
         elif h.event == "ended":
-            conn["ended"], conn["end_message"] = h.reason, h.message
+            entry["ended"], entry["end_message"] = h.reason, h.message
     for a in activities:
         if a.connection_id in by_connection:
             by_connection[a.connection_id]["activity_ids"].append(a.activity_id)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 from . import errors
+from .expand import split_top
 from .odata_filter import compile_filter
 from .plan import Aggregate, Output, Plan, Predicate, aggregate, contexts
 from .service import Dataverse
@@ -15,23 +16,6 @@ _FUNCS = {"sum": "sum", "average": "avg", "min": "min", "max": "max",
           "countdistinct": "countcolumn"}
 _ITEM = re.compile(r"^\s*(?:(?P<count>\$count)|(?P<col>[\w]+)\s+with\s+(?P<func>\w+))"
                    r"\s+as\s+(?P<alias>\w+)\s*$")
-
-
-def split_top(text: str, sep: str) -> list[str]:
-    """Split on `sep` outside parentheses and quotes."""
-    parts, depth, quoted, start = [], 0, False, 0
-    for i, ch in enumerate(text):
-        if ch == "'":
-            quoted = not quoted
-        elif not quoted and ch == "(":
-            depth += 1
-        elif not quoted and ch == ")":
-            depth -= 1
-        elif not quoted and depth == 0 and ch == sep:
-            parts.append(text[start:i])
-            start = i + 1
-    parts.append(text[start:])
-    return [p.strip() for p in parts]
 
 
 def _call(step: str) -> tuple[str, str]:

@@ -80,6 +80,10 @@ def _parse_request(block: str, caller: str) -> ApiRequest:
     if len(bits) < 2:
         raise bad_request(f"Invalid request line in $batch part: '{request_line}'.",
                           errors.BATCH_INVALID)
+    # The URL may hold unencoded spaces (`$filter=LogicalName eq 'x'`, as the SDK sends):
+    # it is everything between the method and the trailing HTTP version.
+    if len(bits) > 2 and bits[-1].upper().startswith("HTTP/"):
+        bits = [bits[0], " ".join(request_line.split(None, 1)[1].rsplit(None, 1)[:1]), bits[-1]]
     method, url = bits[0].upper(), bits[1]
     if remainder.startswith("\n") or not remainder.strip():
         headers, body = {}, remainder

@@ -210,7 +210,7 @@ def represent(
         value = row.get(name)
         out[name] = value
         if note_filter and value is not None:
-            _annotate(dv, out, name, value, row, attrs.get(name), note_filter)
+            annotate(dv, out, name, name, value, row, attrs.get(name), note_filter)
     out[definition.primary_key] = row.get(definition.primary_key)
     for exp in expand or ():
         out[exp.nav.name] = _expanded(dv, definition, row, exp, note_filter, api_url)
@@ -223,12 +223,13 @@ def represent(
     return out
 
 
-def _annotate(
-    dv: Dataverse, out: dict[str, object], name: str, value: object, row: Row,
+def annotate(
+    dv: Dataverse, out: dict[str, object], name: str, column: str, value: object, row: Row,
     attr: Attr | None, note_filter: str,
 ) -> None:
+    """Add the annotations `note_filter` asks for to property `name` (stored as `column`)."""
     if attr is not None and attr.is_lookup:
-        target = row.get(name + LOOKUP_NOTE) or dv.target_of(attr.targets, str(value))
+        target = row.get(column + LOOKUP_NOTE) or dv.target_of(attr.targets, str(value))
         if wants(note_filter, FORMATTED[1:]) and target:
             label = dv.primary_name(str(target), str(value))
             if label is not None:
@@ -238,8 +239,8 @@ def _annotate(
         if wants(note_filter, LOOKUP_NOTE[1:]) and target:
             out[name + LOOKUP_NOTE] = target
         return
-    if name.endswith("_value") and wants(note_filter, LOOKUP_NOTE[1:]):
-        note = row.get(name + LOOKUP_NOTE)
+    if column.endswith("_value") and wants(note_filter, LOOKUP_NOTE[1:]):
+        note = row.get(column + LOOKUP_NOTE)
         if note:
             out[name + LOOKUP_NOTE] = note
         return

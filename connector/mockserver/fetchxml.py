@@ -273,6 +273,6 @@ def run(
             out["@Microsoft.Dynamics.CRM.fetchxmlpagingcookie"] = paging_cookie(
                 page, str(rows[0][None][pk]), str(rows[-1][None][pk]), pk)  # type: ignore[index]
         out["@Microsoft.Dynamics.CRM.morerecords"] = True
-    annotations = "odata.include-annotations" in prefer
+    annotations = prefer.get("odata.include-annotations")
     out["value"] = [project(dv, plan, ctx, annotations=annotations) for ctx in rows]
     return out

@@ -36,7 +36,7 @@ class Relationship:
     referenced_nav: str   # collection name on the referenced table
 
 
-def _referencing_nav(source: TableDef, attr: Attr, target: str) -> str:
+def referencing_nav(source: TableDef, attr: Attr, target: str) -> str:
     if attr.logical == "regardingobjectid":
         return f"regardingobjectid_{target}_{source.logical}"
     if len(attr.targets) > 1 and attr.kind != "Owner":
@@ -66,7 +66,7 @@ def relationships() -> list[Relationship]:
                     continue
                 nav = _referenced_nav(source, attr, target)
                 out.append(Relationship(nav, referenced, source, attr,
-                                        _referencing_nav(source, attr, target), nav))
+                                        referencing_nav(source, attr, target), nav))
     return out
 
 
@@ -82,7 +82,7 @@ def find(definition: TableDef, name: str) -> Nav | None:
         if name == attr.logical:
             return Nav(name, False, attr.column, None, attr.targets)
         for target in attr.targets:
-            if name in (f"{attr.logical}_{target}", _referencing_nav(definition, attr, target)):
+            if name in (f"{attr.logical}_{target}", referencing_nav(definition, attr, target)):
                 tdef = BY_LOGICAL.get(target)
                 return Nav(name, False, attr.column, tdef.entity_set if tdef else None, (target,))
     if definition.activity_type and name == f"{definition.logical}_activity_parties":

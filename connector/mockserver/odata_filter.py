@@ -116,7 +116,7 @@ def _lower(v: object) -> object:
     return v.lower() if isinstance(v, str) else v
 
 
-def _compare(op: str, left: object, right: object) -> bool:
+def compare(op: str, left: object, right: object) -> bool:
     left, right = _lower(left), _lower(right)
     if op == "eq":
         return left == right
@@ -216,19 +216,36 @@ class _Parser:
         self.i += 1
         right = self.operand()
         op = str(op_tok.value)
-        return lambda r: _compare(op, left(r), right(r))
+        return lambda r: compare(op, left(r), right(r))
 
     def property(self, name: str) -> Getter:
-        if name not in self.columns:
+        head, _, path = name.partition("/")
+        if head not in self.columns:
             raise bad_request(
-                f"Could not find a property named '{name}' on type "
+                f"Could not find a property named '{head}' on type "
                 f"'Microsoft.Dynamics.CRM.{self.logical}'."
             )
+        if path:  # a complex value such as `CanChangeTrackingBeEnabled/Value` (metadata)
+            parts = path.split("/")
+
+            def walk(r: dict[str, object]) -> object:
+                value: object = r.get(head)
+                for part in parts:
+                    value = value.get(part) if isinstance(value, dict) else None
+                return value
+
+            return walk
         return lambda r: r.get(name)
 
     def operand(self) -> Getter:
         tok = self.take()
         if tok.kind == "name":
+            nxt = self.peek()
+            if nxt is not None and nxt.kind == "str" and "." in str(tok.value):
+                # An enum literal: Microsoft.Dynamics.CRM.OwnershipTypes'UserOwned'.
+                self.i += 1
+                member = nxt.value
+                return lambda r: member
             if tok.value == "null":
                 return lambda r: None
             if tok.value in ("true", "false"):

@@ -9,9 +9,11 @@ from dataclasses import dataclass, field
 
 from . import errors
 from .errors import ApiError
-from .odata_filter import normalize_date
+from .expand import annotate
+from .odata_filter import compare, normalize_date
 from .schema import BY_LOGICAL, Attr
-from .service import LOOKUP_NOTE, Dataverse, lookup_column
+from .service import Dataverse, lookup_column
+from .sortkey import SortKey
 from .store import Row, Table
 
 # The rows one result line is made of: None -> the base row, alias -> a linked row (or None).
@@ -83,21 +85,6 @@ def _like(pattern: str) -> re.Pattern[str]:
     return re.compile("^" + "".join(out) + "$", re.IGNORECASE | re.DOTALL)
 
 
-def _ordered(op: str, left: object, right: object) -> bool:
-    if left is None or right is None:
-        return False
-    try:
-        if op == "gt":
-            return left > right  # type: ignore[operator]
-        if op == "ge":
-            return left >= right  # type: ignore[operator]
-        if op == "lt":
-            return left < right  # type: ignore[operator]
-        return left <= right  # type: ignore[operator]
-    except TypeError:
-        return False
-
-
 CONDITION_OPERATORS = frozenset({
     "eq", "ne", "neq", "gt", "ge", "lt", "le", "like", "not-like", "begins-with",
     "not-begin-with", "ends-with", "not-end-with", "in", "not-in", "between", "not-between",
@@ -113,7 +100,7 @@ def condition(op: str, getter: Getter, values: list[object], user_id: str) -> Pr
         want = op == "eq"
         return lambda c: (_norm(getter(c)) == first) == want
     if op in ("gt", "ge", "lt", "le"):
-        return lambda c: _ordered(op, _norm(getter(c)), first)
+        return lambda c: compare(op, _norm(getter(c)), first)
     if op in ("on-or-after", "on-or-before"):
         day = str(first)[:10]
         after = op == "on-or-after"
@@ -139,7 +126,7 @@ def condition(op: str, getter: Getter, values: list[object], user_id: str) -> Pr
         low, high = vals
         want = op == "between"
         return lambda c: (v := _norm(getter(c))) is not None and (
-            _ordered("ge", v, low) and _ordered("le", v, high)
+            compare("ge", v, low) and compare("le", v, high)
         ) == want
     if op == "null":
         return lambda c: getter(c) is None
@@ -221,41 +208,22 @@ def contexts(dv: Dataverse, plan: Plan) -> Iterator[Context]:
                 yield ctx
 
 
-class _Key:
-    """Sort key with None first and per-position direction."""
-
-    __slots__ = ("desc", "values")
-
-    def __init__(self, values: tuple[object, ...], desc: tuple[bool, ...]) -> None:
-        self.values = values
-        self.desc = desc
-
-    def __lt__(self, other: _Key) -> bool:
-        for a, b, d in zip(self.values, other.values, self.desc, strict=True):
-            if a == b:
-                continue
-            if a is None or b is None:
-                return (a is None) != d
-            try:
-                return (a < b) != d  # type: ignore[operator]
-            except TypeError:
-                return (str(a) < str(b)) != d
-        return False
-
-
 def sort(items: list[Context], order: list[tuple[Getter, bool]], pk: str) -> list[Context]:
     desc = (*tuple(d for _, d in order), False)
-    return sorted(items, key=lambda c: _Key(
+    return sorted(items, key=lambda c: SortKey(
         (*tuple(_norm(g(c)) for g, _ in order), c[None][pk]),  # type: ignore[index]
         desc,
     ))
 
 
-def project(dv: Dataverse, plan: Plan, ctx: Context, *, annotations: bool) -> dict[str, object]:
+def project(
+    dv: Dataverse, plan: Plan, ctx: Context, *, annotations: str | None
+) -> dict[str, object]:
     """One result row: selected columns (null ones left out, as Dataverse does) and the key."""
     base = ctx[None]
     assert base is not None
     tdef = plan.base.definition
+    tables = {None: plan.base, **{link.alias: link.table for link in plan.links}}
     out: dict[str, object] = {"@odata.etag": f'W/"{base["versionnumber"]}"'}
     outputs = plan.outputs if plan.outputs is not None else [
         Output(c, None, c) for c in plan.base.columns
@@ -263,14 +231,14 @@ def project(dv: Dataverse, plan: Plan, ctx: Context, *, annotations: bool) -> di
     for item in outputs:
         row = ctx.get(item.alias)
         value = None if row is None else row.get(item.column)
-        if value is None:
+        if value is None or row is None:
             continue
         out[item.name] = value
         if item.annotate_as:
             out[f"{item.name}@OData.Community.Display.V1.AttributeName"] = item.annotate_as
-        note = row.get(item.column + LOOKUP_NOTE) if row is not None else None
-        if annotations and note:
-            out[f"{item.name}{LOOKUP_NOTE}"] = note
+        if annotations:
+            annotate(dv, out, item.name, item.column, value, row,
+                     tables[item.alias].attrs.get(item.column), annotations)
     out[tdef.primary_key] = base[tdef.primary_key]
     return out
 
@@ -290,7 +258,7 @@ def aggregate(plan: Plan, items: Iterator[Context]) -> list[dict[str, object]]:
     if not groups and not plan.group_by:
         groups[()] = []
     out = []
-    for key in sorted(groups, key=lambda k: _Key(tuple(_norm(v) for v in k), (False,) * len(k))):
+    for key in sorted(groups, key=lambda k: SortKey(tuple(_norm(v) for v in k), (False,) * len(k))):
         members = groups[key]
         row: dict[str, object] = {g.name: v for g, v in zip(plan.group_by, key, strict=True)}
         for agg in plan.aggregates:

@@ -18,6 +18,7 @@ from .messages import ApiRequest
 from .odata_filter import compile_filter
 from .schema import ACTIVITY_SETS, POINTER_DEF, TableDef
 from .service import Dataverse
+from .sortkey import SortKey
 from .store import Row
 
 MAX_PAGE = 5000
@@ -87,55 +88,23 @@ class DeltaTokens:
         return token
 
     def check(self, token: str, current_version: int) -> int:
-        head, sep, stamp = token.partition("!")
-        if not sep or not head.isdigit() or int(head) > current_version:
-            raise bad_request(f"The delta token '{token}' is not valid.", errors.QUERY_INVALID)
+        """The version a token stands for. Only tokens this mock issued since its last reset
+        are valid: one from before `/_mock/reset` or from another mock is refused the way
+        Dataverse refuses a token it cannot read."""
+        head, sep, _ = token.partition("!")
         issued = self.issued.get(token)
-        if self.ttl is not None:
-            if issued is not None:
-                age = time.monotonic() - issued
-            else:
-                try:
-                    made = datetime.strptime(stamp, "%m/%d/%Y %H:%M:%S").replace(tzinfo=UTC)
-                except ValueError:
-                    raise bad_request(f"The delta token '{token}' is not valid.") from None
-                age = self.clock() - made.timestamp()
-            if age > self.ttl:
-                raise ApiError(
-                    400, errors.DELTA_EXPIRED,
-                    "Version stamp associated with the client has expired. "
-                    "Please perform a full sync.",
-                )
+        if issued is None or not sep or not head.isdigit() or int(head) > current_version:
+            raise bad_request(f"The delta token '{token}' is not valid.", errors.QUERY_INVALID)
+        if self.ttl is not None and time.monotonic() - issued > self.ttl:
+            raise ApiError(
+                400, errors.DELTA_EXPIRED,
+                "Version stamp associated with the client has expired. "
+                "Please perform a full sync.",
+            )
         return int(head)
 
-
-class _SortKey:
-    """Orders mixed values (None first, strings case-insensitively) with per-column direction."""
-
-    __slots__ = ("desc", "values")
-
-    def __init__(self, values: tuple[object, ...], desc: tuple[bool, ...]) -> None:
-        self.values = values
-        self.desc = desc
-
-    def __lt__(self, other: _SortKey) -> bool:
-        for a, b, d in zip(self.values, other.values, self.desc, strict=True):
-            if a == b:
-                continue
-            if a is None or b is None:
-                less = a is None
-            else:
-                try:
-                    less = a < b  # type: ignore[operator]
-                except TypeError:
-                    less = str(a) < str(b)
-            return less != d
-        return False
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, _SortKey) and self.values == other.values
-
-    __hash__ = None  # type: ignore[assignment]
+    def forget(self) -> None:
+        self.issued.clear()
 
 
 def _norm(value: object) -> object:
@@ -210,7 +179,7 @@ class Collection:
         if entity_set not in self.dv.store.tables:
             raise errors.not_implemented(f"{name} over the {entity_set} view")
         text = req.option(name) or ""
-        annotations = "odata.include-annotations" in prefer
+        annotations = prefer.get("odata.include-annotations")
         with self.dv.store.lock:
             if name == "fetchXml":
                 return fetchxml.run(self.dv, self.api_url, entity_set, text, prefer,
@@ -264,13 +233,13 @@ class Collection:
             desc = (*tuple(d for _, d in order), False)
             keyed = sorted(
                 matched,
-                key=lambda r: _SortKey(
+                key=lambda r: SortKey(
                     (*tuple(_norm(r.get(c)) for c, _ in order), r[pk]), desc
                 ),
             )
             if "o" in state:
-                last = _SortKey(tuple(state["o"]), desc)
-                keyed = [r for r in keyed if last < _SortKey(
+                last = SortKey(tuple(state["o"]), desc)
+                keyed = [r for r in keyed if last < SortKey(
                     (*tuple(_norm(r.get(c)) for c, _ in order), r[pk]), desc)]
             rows = keyed[:limit]
             more = len(keyed) > limit

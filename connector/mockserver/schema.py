@@ -13,7 +13,7 @@ EDM_TYPES = {
     "Money": "Edm.Decimal", "Double": "Edm.Double", "Boolean": "Edm.Boolean",
     "DateTime": "Edm.DateTimeOffset", "Picklist": "Edm.Int32", "State": "Edm.Int32",
     "Status": "Edm.Int32", "Lookup": "Edm.Guid", "Owner": "Edm.Guid", "Customer": "Edm.Guid",
-    "EntityName": "Edm.String",
+    "EntityName": "Edm.String", "File": "Edm.Guid",
 }
 LOOKUP_KINDS = frozenset({"Lookup", "Owner", "Customer"})
 
@@ -125,7 +125,7 @@ def _table(logical: str, entry: dict, raw: dict) -> TableDef:
     return TableDef(
         logical=logical, entity_set=entry["set"], primary_key=entry["key"],
         columns=tuple(a.column for a in attributes), primary_name=entry.get("name"),
-        states=states, readonly_when_closed=activity,
+        states=states, readonly_when_closed=activity or bool(entry.get("readonly_when_closed")),
         activity_type=logical if activity else None, object_type_code=int(entry["otc"]),
         attributes=attributes,
         keys={name: tuple(cols) for name, cols in entry.get("keys", {}).items()},

@@ -14,7 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from . import certs
+from . import certs, mailbox
 from .app import App
 from .auth import Entra
 from .errors import ApiError, bad_request
@@ -23,6 +23,7 @@ from .limits import Limits, Stats
 from .messages import ApiResponse
 from .query import DeltaTokens
 from .schema import ACTIVITY_SETS
+from .seed import load_seed
 from .service import Dataverse, merge
 from .webapi import WebApi
 
@@ -272,13 +273,33 @@ class MockDataverse:
             # State rules (valid pairs, actualend on completion) apply as for an API write.
             self.dv._apply_state(table.definition, row, state, row_id)
             row["modifiedon"] = self.dv.now()
+            self.dv.compute(table, row, changes)
             self.dv.store.put(entity_set, row_id, row)
 
     def delete(self, entity_set: str, row_id: str) -> None:
         self.dv.delete(entity_set, str(row_id).lower())
 
+    def receive_email(
+        self,
+        sender: tuple[str, str] | str,
+        subject: str,
+        *,
+        description: str = "",
+        regarding: tuple[str, str] | None = None,
+        in_reply_to: str | None = None,
+    ) -> str:
+        """A prospect's reply arriving (see `mailbox.receive_email`); returns its id."""
+        return mailbox.receive_email(self.dv, sender, subject, description=description,
+                                     regarding=regarding, in_reply_to=in_reply_to)
+
+    def fail_email(self, email_id: str) -> None:
+        """The mailbox could not deliver a sent email: it becomes Open / Failed (0/8)."""
+        mailbox.fail_email(self.dv, email_id)
+
     def load_seed(self, seed: dict | str | Path) -> dict[str, int]:
+        where = ""
         if not isinstance(seed, dict):
+            where = f"seed file {seed}: "
             path = Path(seed)
             try:
                 seed = json.loads(path.read_text(encoding="utf-8"))
@@ -289,9 +310,9 @@ class MockDataverse:
             if not isinstance(seed, dict):
                 raise ValueError(f"seed file {path}: must be a JSON object keyed by entity set")
         try:
-            return self.dv.load_seed(seed)
+            return load_seed(self.dv, seed)
         except ApiError as exc:
-            raise ValueError(exc.message) from None
+            raise ValueError(where + exc.message) from None
 
     def stats(self) -> dict[str, Any]:
         snap = self.stats_counter.snapshot()
@@ -307,6 +328,8 @@ class MockDataverse:
         self.dv.store.clear()
         self.dv.add_builtin_users()
         self.stats_counter.reset()
+        self.tokens.forget()  # a delta token from before the reset is no longer valid
+        self.dv.files.clear()
 
     def set_faults(
         self,
@@ -353,19 +376,56 @@ class MockDataverse:
         if name == "faults" and method == "GET":
             return ApiResponse.json(200, self._fault_settings())
         if name == "faults" and method == "POST":
-            unknown = set(data) - {"rate_limit", "concurrency_limit", "latency_ms", "fault_rate",
-                                   "fault_seed", "delta_token_ttl"}
-            if unknown:
-                raise bad_request(f"Unknown fault setting(s): {', '.join(sorted(unknown))}.")
-            kwargs: dict[str, Any] = dict(data)
-            if "rate_limit" in kwargs and kwargs["rate_limit"] is not None:
-                kwargs["rate_limit"] = parse_rate_limit(kwargs["rate_limit"])
-            self.set_faults(**kwargs)
+            self.set_faults(**parse_fault_settings(data))
             return ApiResponse.json(200, self._fault_settings())
         raise ApiError(404, "", f"No admin endpoint {method} /_mock/{name}.")
 
     def _fault_settings(self) -> dict[str, object]:
         return {**self.limits.settings(), "delta_token_ttl": self.tokens.ttl}
+
+
+def _number(data: dict[str, object], name: str, low: float, high: float | None,
+            *, integer: bool = False, nullable: bool = False) -> object:
+    value = data[name]
+    if value is None and nullable:
+        return None
+    ok = isinstance(value, int | float) and not isinstance(value, bool)
+    if ok and integer:
+        ok = float(value).is_integer()  # type: ignore[arg-type]
+    if ok and not (low <= value and (high is None or value <= high)):  # type: ignore[operator]
+        ok = False
+    if not ok:
+        kind = "a whole number" if integer else "a number"
+        bounds = f"between {low:g} and {high:g}" if high is not None else f"of at least {low:g}"
+        null = " or null" if nullable else ""
+        raise ValueError(f"{name} must be {kind} {bounds}{null}, not {json.dumps(value)}")
+    return int(value) if integer else float(value)  # type: ignore[arg-type]
+
+
+def parse_fault_settings(data: dict[str, object]) -> dict[str, Any]:
+    """Checked keyword arguments for `set_faults` from a `/_mock/faults` JSON body."""
+    known = ("rate_limit", "concurrency_limit", "latency_ms", "fault_rate", "fault_seed",
+             "delta_token_ttl")
+    unknown = set(data) - set(known)
+    if unknown:
+        raise bad_request(f"Unknown fault setting(s): {', '.join(sorted(unknown))}; "
+                          f"use {', '.join(known)}.")
+    out: dict[str, Any] = {}
+    if "rate_limit" in data:
+        out["rate_limit"] = (None if data["rate_limit"] is None
+                             else parse_rate_limit(data["rate_limit"]))
+    if "concurrency_limit" in data:
+        out["concurrency_limit"] = _number(data, "concurrency_limit", 1, None, integer=True,
+                                           nullable=True)
+    if "latency_ms" in data:
+        out["latency_ms"] = _number(data, "latency_ms", 0, 600000)
+    if "fault_rate" in data:
+        out["fault_rate"] = _number(data, "fault_rate", 0, 1)
+    if "fault_seed" in data:
+        out["fault_seed"] = _number(data, "fault_seed", 0, 2**63, integer=True)
+    if "delta_token_ttl" in data:
+        out["delta_token_ttl"] = _number(data, "delta_token_ttl", 0, None, nullable=True)
+    return out
 
 
 def parse_rate_limit(value: object) -> tuple[int, float]:

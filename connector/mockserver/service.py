@@ -8,16 +8,14 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from . import errors
+from . import errors, keys
 from . import values as values_mod
 from .errors import ApiError
-from .schema import BY_LOGICAL, BY_SET, SYSTEM_COLUMNS, TABLES, TableDef, make_attr
+from .schema import BY_LOGICAL, SYSTEM_COLUMNS, TABLES, TableDef, make_attr
 from .store import Row, Store, Table
 
 LOOKUP_NOTE = "@Microsoft.Dynamics.CRM.lookuplogicalname"
-_BIND = re.compile(
-    r"^(?:.*/)?(?P<set>[A-Za-z_]\w*)\((?:\w+=)?'?(?P<id>[0-9a-fA-F-]{36})'?\)$"
-)
+_BIND = re.compile(r"^(?:.*/)?(?P<set>[A-Za-z_]\w*)\((?P<key>[^()]+)\)$")
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 ORG_NAMESPACE = uuid.UUID("6f1b1c33-7e0a-4c57-9a43-0a2b9f0d5e11")
 # A few Windows time zones, by Dataverse timezonecode: (standardname, userinterfacename).
@@ -46,7 +44,8 @@ def parse_guid(value: object, what: str) -> str:
 
 
 def parse_bind(value: object, resolve_ref: RefResolver | None) -> tuple[str, str]:
-    """`/leads(<id>)`, `leads(<id>)`, an absolute URL or a `$n` batch reference."""
+    """`/leads(<id>)`, `leads(<id>)`, an absolute URL or a `$n` batch reference, as
+    (entity set, key text): a GUID or an alternate key such as `accountnumber='A-1'`."""
     text = value if isinstance(value, str) else ""
     if text.startswith("$") and resolve_ref is not None:
         resolved = resolve_ref(text)
@@ -59,7 +58,7 @@ def parse_bind(value: object, resolve_ref: RefResolver | None) -> tuple[str, str
     m = _BIND.match(text)
     if m is None:
         raise errors.bad_request(f"Invalid @odata.bind value '{value}'.", errors.VALIDATION)
-    return m.group("set"), m.group("id").lower()
+    return m.group("set"), m.group("key")
 
 
 def lookup_column(columns: list[str], nav: str) -> str | None:
@@ -81,6 +80,8 @@ class Dataverse:
         self.organization_id = str(uuid.uuid5(ORG_NAMESPACE, "organization"))
         self.business_unit_id = str(uuid.uuid5(ORG_NAMESPACE, "businessunit"))
         self.app_user_id = app_user_id
+        # Uploaded file contents: (entity set, row id, column) -> (file name, bytes).
+        self.files: dict[tuple[str, str, str], tuple[str, bytes]] = {}
         self.add_builtin_users()
 
     # -- helpers -----------------------------------------------------------------------------
@@ -153,13 +154,8 @@ class Dataverse:
             raise errors.unknown_property(nav, table.definition.logical)
         if value is None:
             return column, None, None
-        target_set, target_id = parse_bind(value, resolve_ref)
-        target = self.store.tables.get(target_set)
-        if target is None:
-            raise errors.bad_request(
-                f"Invalid @odata.bind: entity set '{target_set}' does not exist.",
-                errors.VALIDATION,
-            )
+        target_set, target_id = self.resolve_bind(value, resolve_ref)
+        target = self.store.tables[target_set]
         attr = table.attrs.get(column)
         logical = target.definition.logical
         # `regardingobjectid_lead_task` names its target: it must agree with the URL's table.
@@ -172,12 +168,24 @@ class Dataverse:
                 f"at a '{logical}' record.",
                 errors.VALIDATION,
             )
-        if target_id not in target.rows:
+        return column, target_id, logical
+
+    def resolve_bind(self, value: object, resolve_ref: RefResolver | None) -> tuple[str, str]:
+        """(entity set, id) of an existing row named by an `@odata.bind` value."""
+        target_set, key_text = parse_bind(value, resolve_ref)
+        target = self.store.tables.get(target_set)
+        if target is None:
+            raise errors.bad_request(
+                f"Invalid @odata.bind: entity set '{target_set}' does not exist.",
+                errors.VALIDATION,
+            )
+        target_id, _ = keys.resolve(target, key_text)
+        if target_id is None or target_id not in target.rows:
             raise ApiError(
                 400, errors.NOT_FOUND,
-                f"{logical} With Ids = {target_id} Do Not Exist",
+                f"{target.definition.logical} With Ids = {target_id or key_text} Do Not Exist",
             )
-        return column, target_id, logical
+        return target_set, target_id
 
     def parse_body(
         self,
@@ -259,19 +267,23 @@ class Dataverse:
         for attr in tdef.attributes:
             if attr.default is not None and row.get(attr.column) is None:
                 row[attr.column] = attr.default
-        self.compute(table, row)
+        self.compute(table, row, row)
 
-    def compute(self, table: Table, row: Row) -> None:
-        """Computed columns (`fullname`) and the target table of every lookup value."""
+    def compute(self, table: Table, row: Row, changes: Row) -> None:
+        """Computed columns and the target table of every lookup value. `fullname` follows a
+        change of first or last name (a write of `fullname` alone is kept, see the docs)."""
         full = table.attrs.get("fullname")
-        if full is not None and full.computed and (row.get("firstname") or row.get("lastname")):
+        if full is not None and full.computed and ("firstname" in changes
+                                                   or "lastname" in changes) and (
+                row.get("firstname") or row.get("lastname")):
             row["fullname"] = " ".join(
                 str(row[c]) for c in ("firstname", "lastname") if row.get(c)
             )
-        for column, attr in table.attrs.items():
-            value = row.get(column)
-            if attr.is_lookup and value is not None and not row.get(column + LOOKUP_NOTE):
-                row[column + LOOKUP_NOTE] = self.target_of(attr.targets, str(value))
+        # Rows are sparse: only the lookups present need a target table noted.
+        for column in [c for c in row if c.endswith("_value")]:
+            attr = table.attrs.get(column)
+            if attr is not None and attr.is_lookup and not row.get(column + LOOKUP_NOTE):
+                row[column + LOOKUP_NOTE] = self.target_of(attr.targets, str(row[column]))
 
     def target_of(self, targets: tuple[str, ...], row_id: str) -> str | None:
         """Which of a lookup's target tables holds `row_id`."""
@@ -348,15 +360,14 @@ class Dataverse:
         if tdef.readonly_when_closed and existing.get("statecode") in (1, 2) and (
             data_keys or parties is not None
         ):
+            # Dataverse's CannotUpdateBecauseItIsReadOnly; reopening (state only) is allowed.
             raise errors.bad_request(
-                f"This {tdef.logical} is completed or canceled and is read-only; only "
-                "statecode and statuscode can change.",
-                errors.VALIDATION,
+                "The object cannot be updated because it is read-only.", errors.READ_ONLY
             )
         row = merge(existing, values)
         self._apply_state(tdef, row, values, row_id)
         row["modifiedon"] = self.now()
-        self.compute(table, row)
+        self.compute(table, row, values)
         with self.store.transaction():
             self.store.put(entity_set, row_id, row)
             if parties is not None:
@@ -394,6 +405,46 @@ class Dataverse:
             row["_activityid_value"] = activity_id
             row["_activityid_value" + LOOKUP_NOTE] = tdef.logical
             self.store.put("activityparties", party_id, row)
+        if tdef.logical == "email":
+            self._email_addresses(activity_id)
+
+    def _email_addresses(self, email_id: str) -> None:
+        """`sender`, `torecipients` and `emailsender` follow the From and To parties, as
+        Dataverse fills them (they are read-only there)."""
+        email = self.store.tables["emails"].rows[email_id]
+        parties = [self.store.tables["activityparties"].rows[p] for p in self.party_ids(email_id)]
+        senders = [p for p in parties if p.get("participationtypemask") == 1]
+        to = [p for p in parties if p.get("participationtypemask") == 2]
+        email.pop("sender", None)
+        email.pop("torecipients", None)
+        for column in ("_emailsender_value", "_emailsender_value" + LOOKUP_NOTE):
+            email.pop(column, None)
+        if senders:
+            address = self._address(senders[0])
+            if address:
+                email["sender"] = address
+            if senders[0].get("_partyid_value"):
+                email["_emailsender_value"] = senders[0]["_partyid_value"]
+                email["_emailsender_value" + LOOKUP_NOTE] = senders[0].get(
+                    "_partyid_value" + LOOKUP_NOTE)
+        addresses = [a for a in (self._address(p) for p in to) if a]
+        if addresses:
+            email["torecipients"] = ";".join(addresses) + ";"
+
+    def _address(self, party: Row) -> str | None:
+        if party.get("addressused"):
+            return str(party["addressused"])
+        logical = party.get("_partyid_value" + LOOKUP_NOTE)
+        tdef = BY_LOGICAL.get(str(logical))
+        if tdef is None:
+            return None
+        row = self.store.tables[tdef.entity_set].rows.get(str(party.get("_partyid_value")))
+        if row is None:
+            return None
+        for column in ("emailaddress1", "internalemailaddress", "emailaddress"):
+            if row.get(column):
+                return str(row[column])
+        return None
 
     # -- direct access (seed files, Python API) ----------------------------------------------
 
@@ -423,78 +474,6 @@ class Dataverse:
             if parties is not None:
                 self._replace_parties(tdef, row_id, parties, None)
         return row_id
-
-    def load_seed(self, seed: dict[str, object]) -> dict[str, int]:
-        counts: dict[str, int] = {}
-        # Users and customers first so that lookups in later tables resolve.
-        order = sorted((s for s in seed if not s.startswith("_")),
-                       key=lambda s: list(BY_SET).index(s) if s in BY_SET else 99)
-        with self.store.transaction():
-            self._declare(seed.get("_columns"), seed.get("_keys"))
-            for entity_set in order:
-                rows = seed[entity_set]
-                if entity_set not in BY_SET:
-                    raise errors.bad_request(f"Seed: unknown entity set '{entity_set}'.")
-                if not isinstance(rows, list):
-                    raise errors.bad_request(f"Seed: '{entity_set}' must be a list of rows.")
-                for index, row in enumerate(rows):
-                    if not isinstance(row, dict):
-                        raise errors.bad_request(f"Seed: a row in '{entity_set}' is not an object.")
-                    try:
-                        self.insert_raw(entity_set, row)
-                    except ApiError as exc:
-                        where = f"{entity_set}[{index}]" + (f".{exc.field}" if exc.field else "")
-                        raise errors.bad_request(f"Seed: {where}: {exc.message}",
-                                                 exc.code) from None
-                counts[entity_set] = len(rows)
-        return counts
-
-
-    def _declare(self, columns: object, keys: object) -> None:
-        """Seed `_columns` ({set: {column: type}}) and `_keys` ({set: {name: [columns]}})."""
-        for what, given in (("_columns", columns), ("_keys", keys)):
-            if given is not None and not isinstance(given, dict):
-                raise errors.bad_request(f"Seed: '{what}' must be an object keyed by entity set.")
-        for entity_set, declared in (columns or {}).items():  # type: ignore[attr-defined]
-            table = self._seed_table(entity_set, "_columns", declared)
-            for name, spec in declared.items():
-                if not isinstance(spec, str | dict):
-                    raise errors.bad_request(
-                        f"Seed: _columns.{entity_set}.{name} must be a type name or an object."
-                    )
-                try:
-                    attr = make_attr(name, spec, custom=True)
-                except ValueError as exc:
-                    raise errors.bad_request(f"Seed: _columns.{entity_set}: {exc}.") from None
-                if attr.column in table.attrs and not table.attrs[attr.column].custom:
-                    raise errors.bad_request(
-                        f"Seed: _columns.{entity_set}.{name} is a standard column already."
-                    )
-                table.attrs.pop(attr.column, None)
-                if attr.column in table.columns:
-                    table.columns.remove(attr.column)
-                table.add_column(attr)
-        for entity_set, declared in (keys or {}).items():  # type: ignore[attr-defined]
-            table = self._seed_table(entity_set, "_keys", declared)
-            for name, key_columns in declared.items():
-                if not isinstance(key_columns, list) or not key_columns or any(
-                    table.attrs.get(c) is None and lookup_column(table.columns, c) is None
-                    for c in key_columns
-                ):
-                    raise errors.bad_request(
-                        f"Seed: _keys.{entity_set}.{name} must list existing columns."
-                    )
-                table.keys[name] = tuple(
-                    c if c in table.attrs else str(lookup_column(table.columns, c))
-                    for c in key_columns
-                )
-
-    def _seed_table(self, entity_set: str, what: str, declared: object) -> Table:
-        if entity_set not in self.store.tables:
-            raise errors.bad_request(f"Seed: {what}: unknown entity set '{entity_set}'.")
-        if not isinstance(declared, dict):
-            raise errors.bad_request(f"Seed: {what}.{entity_set} must be an object.")
-        return self.store.tables[entity_set]
 
 
 def _sparse(values: Row) -> Row:

@@ -351,7 +351,8 @@ class _Parser:
 
 
 def run(
-    dv: Dataverse, api_url: str, entity_set: str, text: str, user_id: str, annotations: bool
+    dv: Dataverse, api_url: str, entity_set: str, text: str, user_id: str,
+    annotations: str | None,
 ) -> dict[str, object]:
     parser = _Parser(dv, text, user_id)
     plan, columns, top, offset, fetch, unique = parser.parse()

@@ -45,6 +45,12 @@ def check(attr: Attr, value: object, logical: str, entity_set: str) -> object:
     if value is None:
         return None
     kind = attr.kind
+    if kind == "File":
+        raise errors.bad_request(
+            f"The file column '{attr.logical}' is written by uploading to "
+            f"{entity_set}(<id>)/{attr.logical}, not in a record's JSON.",
+            errors.VALIDATION,
+        )
     if kind in ("String", "Memo", "EntityName"):
         if not isinstance(value, str):
             raise payload_error(entity_set, value, attr)

@@ -5,19 +5,29 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from . import errors, keys, navigation
+from . import actions, csdl, errors, keys, navigation
 from .errors import ApiError, bad_request
 from .expand import parse_expand, parse_select, represent
+from .files import Files
 from .messages import ApiRequest, ApiResponse
 from .metadata import Metadata
 from .query import Collection, DeltaTokens, Source
 from .schema import ACTIVITY_SETS, BULK_SETS, BY_LOGICAL, BY_SET, POINTER_SET
 from .service import LOOKUP_NOTE, Dataverse, RefResolver, parse_guid
-from .templates import instantiate_template
 
 _SEGMENT = re.compile(r"^(?P<name>[A-Za-z_$][\w.$]*)(?:\((?P<key>[^)]*)\))?(?:/(?P<rest>.*))?$")
 _GUID_KEY = re.compile(r"^(?:\w+=)?(?P<id>[0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12})$")
 _ACTIONS = ("CreateMultiple", "UpdateMultiple", "UpsertMultiple")
+# Dataverse messages clients send that the mock knows and refuses loudly (501), rather than
+# answering 404 as for a name Dataverse does not have.
+_REFUSED_MESSAGES = frozenset({
+    "CreateEntities", "UpdateEntity", "DeleteEntity", "CreateAttribute", "UpdateAttribute",
+    "DeleteAttribute", "CreateEntityKey", "DeleteEntityKey", "CreateOneToMany",
+    "CreateManyToMany", "PublishXml", "PublishAllXml", "SendEmailFromTemplate", "SendTemplate",
+    "Merge", "GrantAccess", "RevokeAccess", "ExecuteWorkflow", "CalculateRollupField",
+    "RetrieveMetadataChanges", "InitializeFrom", "Book", "Reschedule", "DeleteMultiple",
+    "ExportToExcel", "SearchQuery", "Search", "Suggest", "Autocomplete",
+})
 
 
 def route_key(method: str, path: str) -> str:
@@ -42,6 +52,8 @@ class WebApi:
         self.tokens = tokens
         self.api_url = api_url
         self.metadata = Metadata(dv)
+        self.actions = actions.Actions(dv, api_url)
+        self.files = Files(dv, api_url)
         self.batch_handler: Callable[[ApiRequest], ApiResponse] | None = None
 
     def handle(self, req: ApiRequest, resolve_ref: RefResolver | None = None) -> ApiResponse:
@@ -61,6 +73,12 @@ class WebApi:
                     errors.BATCH_INVALID,
                 )
             path = resolved + ("/" + tail if tail else "")
+        if path == "" and req.method == "GET":
+            return ApiResponse.json(200, csdl.service_document(self.api_url))
+        if path == "$metadata" and req.method == "GET":
+            with self.dv.store.lock:
+                text = csdl.metadata_document(self.dv.store.tables)
+            return ApiResponse(200, {"Content-Type": "application/xml"}, text.encode())
         if path == "$batch":
             if req.method != "POST" or self.batch_handler is None:
                 raise ApiError(405, "", "The $batch endpoint only accepts POST.")
@@ -71,14 +89,18 @@ class WebApi:
         name, key, rest = m.group("name"), m.group("key"), m.group("rest")
         if name in ("WhoAmI", "Microsoft.Dynamics.CRM.WhoAmI"):
             return self._who_am_i(req)
-        if name in ("InstantiateTemplate", "Microsoft.Dynamics.CRM.InstantiateTemplate"):
-            return instantiate_template(self.dv, req, self.api_url)
         if name == "EntityDefinitions":
-            if req.method != "GET":
-                raise ApiError(405, "", "Metadata is read-only in the mock.")
             return self.metadata.entity_definitions(req, key, rest, self.api_url)
+        if name == "RelationshipDefinitions":
+            return self.metadata.relationship_definitions(req, key, rest, self.api_url)
+        if name == "GlobalOptionSetDefinitions":
+            raise errors.not_implemented("GlobalOptionSetDefinitions")
         if name == "sdkmessagefilters":
             return self.metadata.message_filters(req)
+        if name.removeprefix("Microsoft.Dynamics.CRM.") in _REFUSED_MESSAGES:
+            raise errors.not_implemented(f"the {name.split('.')[-1]} message")
+        if name.removeprefix("Microsoft.Dynamics.CRM.") in actions.UNBOUND:
+            return self.actions.unbound(req, name.removeprefix("Microsoft.Dynamics.CRM."), key)
         if name not in BY_SET and name != POINTER_SET:
             raise ApiError(404, "0x8006088a", f"Resource not found for the segment '{name}'.")
         if rest and key is None:
@@ -105,6 +127,13 @@ class WebApi:
             if req.method == "PATCH" and not rest:
                 return self._upsert_by_key(req, name, key, resolve_ref)
             raise keys.not_found(table)
+        if rest and rest.removeprefix("Microsoft.Dynamics.CRM.") in actions.BOUND.get(name, ()):
+            if not rest.startswith("Microsoft.Dynamics.CRM."):
+                raise bad_request("Request message has unresolved parameters.",
+                                  errors.INVALID_ARGUMENT)
+            return self.actions.bound(req, name, row_id, rest.split(".")[-1])
+        if rest and name in BY_SET and self.files.column_of(self.dv.table(name), rest):
+            return self.files.handle(req, name, row_id, rest)
         if rest:
             return self._related(req, name, row_id, rest)
         if req.method == "GET":

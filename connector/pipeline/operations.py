@@ -11,7 +11,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection as Db
 from sqlalchemy.exc import IntegrityError
 
 from connector.engine import connections as engine_connections
@@ -21,6 +21,7 @@ from connector.engine.models import (
     CancelCrmActivity,
     CancelPendingActivity,
     ConditionKind,
+    Connection,
     ConnectRequest,
     DisconnectRequest,
     EndReason,
@@ -36,7 +37,6 @@ from connector.engine.models import (
     UpdateRecord,
     all_steps,
 )
-from connector.engine.models import Connection as Conn
 from connector.engine.sequences import new_id
 from connector.errors import InvalidInput, NotFound, RuleViolation
 from connector.pipeline.checks import connect_refusals, require_active
@@ -51,7 +51,7 @@ from connector.pipeline.results import (
     SignalResult,
     StepDueResult,
 )
-from connector.store import connections as conn_store
+from connector.store import connections as connection_store
 from connector.store import outbox as outbox_store
 from connector.store import records as record_store
 from connector.store import sequences as seq_store
@@ -63,8 +63,8 @@ ColumnsOf = Callable[[str], Mapping[str, object] | None]  # record id -> its col
 
 
 def _write(
-    db: Connection,
-    transitions: list[tuple[Conn, progression.Transition]],
+    db: Db,
+    transitions: list[tuple[Connection, progression.Transition]],
     seqs: dict[str, Sequence],
     now: datetime,
     owners: Owners | None = None,
@@ -92,7 +92,7 @@ def _write(
     updates: list[UpdateRecord] = []
     cancel: list[str] = []
     cancel_crm: list[str] = []
-    changed: list[Conn] = []
+    changed: list[Connection] = []
     ended: list[str] = []
     events: list[HistoryEvent] = []
     for tr in [tr for _, tr in transitions] + arrivals:
@@ -116,21 +116,21 @@ def _write(
         if owners is None or any(r not in owners for r in wanted):
             owners = {**(owners or {}), **record_store.owners(db, wanted)}
         outbox_store.insert_planned(db, planned, owners, now)
-        update_store.insert_updates(db, updates, {r: owner[0] for r, owner in owners.items()}, now)
+        update_store.insert_updates(db, updates, {r: o[0] for r, o in owners.items()}, now)
     outbox_store.cancel_pending(db, cancel)
     outbox_store.cancel_in_crm(db, cancel_crm)
-    conn_store.update_connections(db, changed)
-    conn_store.delete_connections(db, ended)
+    connection_store.update_connections(db, changed)
+    connection_store.delete_connections(db, ended)
     outbox_store.cancel_for_connections(db, ended, cancel_open_in_crm=False)
     # After the old rows are gone, so one-sequence-per-record holds at every instant.
-    conn_store.insert_connections(db, [tr.connection for tr in arrivals if tr.connection])
-    conn_store.insert_history(db, events, seqs)
+    connection_store.insert_connections(db, [tr.connection for tr in arrivals if tr.connection])
+    connection_store.insert_history(db, events, seqs)
     return len(arrivals)
 
 
 def _move(
-    db: Connection,
-    before: Conn,
+    db: Db,
+    before: Connection,
     tr: progression.Transition,
     seqs: dict[str, Sequence],
     now: datetime,
@@ -151,10 +151,10 @@ def _move(
         kept = tuple(e for e in tr.events if e.event != "ended")
         return replace(tr, effects=(), events=(*kept, event), ended=EndReason.ERROR), None
     seqs[target.id] = target
-    conn, connected = engine_connections.start(target, before.record_id, move.at)
+    connection, connected = engine_connections.start(target, before.record_id, move.at)
     connected = replace(connected, message=f"moved from {source.name}")
-    columns = columns_of(conn.record_id) if columns_of and needs_columns(target) else None
-    planning = progression.plan_due(conn, target, now, adjust, columns)
+    columns = columns_of(connection.record_id) if columns_of and needs_columns(target) else None
+    planning = progression.plan_due(connection, target, now, adjust, columns)
     return tr, replace(planning, events=(connected, *planning.events))
 
 
@@ -174,7 +174,7 @@ def _move_refusal(source: Sequence, target: Sequence | None, ref: str) -> str | 
 # Sequences -----------------------------------------------------------------------------------
 
 
-def _own_step_ids(db: Connection, seq: Sequence) -> Sequence:
+def _own_step_ids(db: Db, seq: Sequence) -> Sequence:
     """Give fresh ids to steps whose ids another sequence uses (a copied file, say)."""
     taken = seq_store.foreign_step_ids(db, seq)
     if not taken:
@@ -223,7 +223,7 @@ def _update(ctx: Context) -> None:
     if any(s.id not in kept for s in all_steps(before.steps)):
         moved = [
             (c, progression.move_off_removed_step(c, before, seq, ctx.now))
-            for c in conn_store.of_sequence(db, seq.id)
+            for c in connection_store.of_sequence(db, seq.id)
             if c.step_id not in kept
         ]
         _write(db, moved, {seq.id: before}, ctx.now)
@@ -243,7 +243,7 @@ def _delete(ctx: Context) -> None:
     seq: Sequence = ctx.pre_image
     disconnected = ctx.disconnected
     # Re-checked here: connections the rules did not end (or a later plugin made) end now.
-    left = [c.record_id for c in conn_store.of_sequence(ctx.database, seq.id)]
+    left = [c.record_id for c in connection_store.of_sequence(ctx.database, seq.id)]
     if left:
         result = ctx.execute(
             Message.DISCONNECT, DisconnectRequest(left, EndReason.SEQUENCE_DELETED)
@@ -278,24 +278,24 @@ def _connect(ctx: Context) -> None:
         **ctx.connect_refusals,
     }
     result = BulkResult()
-    new: list[Conn] = []
+    new: list[Connection] = []
     events: list[HistoryEvent] = []
     for record_id in ids:
         if record_id in refused:
             result.outcomes.append(RecordOutcome(record_id, "skipped", refused[record_id]))
             continue
-        conn, event = engine_connections.start(seq, record_id, ctx.now)
-        new.append(conn)
+        connection, event = engine_connections.start(seq, record_id, ctx.now)
+        new.append(connection)
         events.append(event)
         result.outcomes.append(RecordOutcome(record_id, "connected"))
     try:
-        conn_store.insert_connections(ctx.database, new)
+        connection_store.insert_connections(ctx.database, new)
     except IntegrityError:
         # The database's own one-connection-per-record constraint (or a missing record).
         raise RuleViolation(
             "connect refused by the database: a record is already connected or unknown"
         ) from None
-    conn_store.insert_history(ctx.database, events, {seq.id: seq})
+    connection_store.insert_history(ctx.database, events, {seq.id: seq})
     ctx.result = result
 
 
@@ -304,22 +304,22 @@ def _disconnect(ctx: Context) -> None:
     reason = EndReason(request.reason)
     db = ctx.database
     ids = unique(request.record_ids)
-    current = conn_store.current_by_record(db, ids)
+    current = connection_store.current_by_record(db, ids)
     seqs = seq_store.load_sequences(db, {c.sequence_id for c in current.values()})
     result = BulkResult()
     events: list[HistoryEvent] = []
     for record_id in ids:
-        conn = current.get(record_id)
-        if conn is None:
+        connection = current.get(record_id)
+        if connection is None:
             result.outcomes.append(
                 RecordOutcome(record_id, "skipped", f"record {record_id} is not connected")
             )
             continue
-        events.append(engine_connections.end(conn, reason, ctx.now, request.message))
+        events.append(engine_connections.end(connection, reason, ctx.now, request.message))
         result.outcomes.append(RecordOutcome(record_id, "disconnected"))
     ended = [current[e.record_id].id for e in events]
-    conn_store.insert_history(db, events, seqs)
-    conn_store.delete_connections(db, ended)
+    connection_store.insert_history(db, events, seqs)
+    connection_store.delete_connections(db, ended)
     cancel_open = (
         ctx.settings.sync.cancel_open_activities_on_disconnect and reason is not EndReason.COMPLETED
     )
@@ -331,13 +331,13 @@ def _disconnect(ctx: Context) -> None:
 
 def _step_due(ctx: Context) -> None:
     db = ctx.database
-    wanted: list[Conn] = list(ctx.target)
+    wanted: list[Connection] = list(ctx.target)
     # The target says which connections; the database says where they are now. Rows read in
     # this very transaction (a DuePage, items plugins left untouched) are current already;
     # anything else is read again.
-    read = ctx.target.trusted(db) if isinstance(ctx.target, conn_store.DuePage) else {}
+    read = ctx.target.trusted(db) if isinstance(ctx.target, connection_store.DuePage) else {}
     trusted = {c.id: c for c in wanted if read.get(c.id) is c}
-    fresh, owners = conn_store.by_ids_with_owner(
+    fresh, owners = connection_store.by_ids_with_owner(
         db, (c.id for c in wanted if c.id not in trusted)
     )
     if trusted:
@@ -353,25 +353,26 @@ def _step_due(ctx: Context) -> None:
         return due
 
     result = StepDueResult(connections=len(wanted))
+    with_columns = {sid for sid, seq in seqs.items() if needs_columns(seq)}
     columns = _columns_by_record(ctx, [
-        c.record_id for c in fresh.values()
-        if c.sequence_id in seqs and needs_columns(seqs[c.sequence_id])
-    ])
-    transitions: list[tuple[Conn, progression.Transition]] = []
-    for conn in fresh.values():
-        seq = seqs.get(conn.sequence_id)
-        if seq is None or not seq.is_active or conn.due_at is None or conn.due_at > ctx.now:
+        c.record_id for c in fresh.values() if c.sequence_id in with_columns
+    ]) if with_columns else {}
+    transitions: list[tuple[Connection, progression.Transition]] = []
+    for connection in fresh.values():
+        seq = seqs.get(connection.sequence_id)
+        due = connection.due_at
+        if seq is None or not seq.is_active or due is None or due > ctx.now:
             result.skipped += 1
             continue
-        conn_adjust = adjust if adjusters else None
+        connection_adjust = adjust if adjusters else None
         wait_end = None
         if ctx.pacing is not None:
-            owner = owners.get(conn.record_id, ("", None))[1]
-            conn_adjust = ctx.pacing.adjuster(owner, conn_adjust)
+            owner = owners.get(connection.record_id, ("", None, None))[1]
+            connection_adjust = ctx.pacing.adjuster(owner, connection_adjust)
             wait_end = ctx.pacing.wait_end(owner, seq)
-        tr = progression.plan_due(conn, seq, ctx.now, conn_adjust,
-                                  columns.get(conn.record_id), wait_end)
-        transitions.append((conn, tr))
+        tr = progression.plan_due(connection, seq, ctx.now, connection_adjust,
+                                  columns.get(connection.record_id), wait_end)
+        transitions.append((connection, tr))
         result.planned += sum(isinstance(e, PlanActivity) for e in tr.effects)
         result.updates += sum(isinstance(e, UpdateRecord) for e in tr.effects)
         result.waits_completed += sum(
@@ -424,19 +425,19 @@ def _activity_completed(ctx: Context) -> None:
     ]
     outcome = ActivityCompletedResult(ignored=len(results) - len(fresh))
     outbox_store.record_outcomes(db, fresh)
-    waiting = conn_store.by_activity(db, (r.activity_id for r in fresh))
+    waiting = connection_store.by_activity(db, (r.activity_id for r in fresh))
     seqs = seq_store.load_sequences(db, {c.sequence_id for c in waiting.values()})
-    transitions: list[tuple[Conn, progression.Transition]] = []
+    transitions: list[tuple[Connection, progression.Transition]] = []
     for r in fresh:
-        conn = waiting.get(r.activity_id)
-        if conn is None or conn.sequence_id not in seqs:
+        connection = waiting.get(r.activity_id)
+        if connection is None or connection.sequence_id not in seqs:
             outcome.ignored += 1
             continue
-        tr = progression.advance_on_outcome(conn, seqs[conn.sequence_id], r)
+        tr = progression.advance_on_outcome(connection, seqs[connection.sequence_id], r)
         if not tr.changed:
             outcome.ignored += 1
             continue
-        transitions.append((conn, tr))
+        transitions.append((connection, tr))
         if tr.connection is None:
             outcome.completed += 1
         else:
@@ -449,20 +450,20 @@ def _signal_received(ctx: Context) -> None:
     """Buyer signals: end connections on their sequence's exit criteria, or remember replies."""
     db = ctx.database
     signals: list[Signal] = sorted(ctx.target, key=lambda sig: sig.at)
-    current = conn_store.current_by_record(db, (sig.record_id for sig in signals))
+    current = connection_store.current_by_record(db, (sig.record_id for sig in signals))
     seqs = seq_store.load_sequences(db, {c.sequence_id for c in current.values()})
     outcome = SignalResult()
-    transitions: dict[str, tuple[Conn, progression.Transition]] = {}
+    transitions: dict[str, tuple[Connection, progression.Transition]] = {}
     for sig in signals:
         before = current.get(sig.record_id)
         if before is None or before.sequence_id not in seqs:
             outcome.ignored += 1
             continue
-        conn = transitions[before.id][1].connection if before.id in transitions else before
-        if conn is None:  # ended by an earlier signal of this batch
+        connection = transitions[before.id][1].connection if before.id in transitions else before
+        if connection is None:  # ended by an earlier signal of this batch
             outcome.ignored += 1
             continue
-        tr = progression.on_signal(conn, seqs[conn.sequence_id], sig)
+        tr = progression.on_signal(connection, seqs[connection.sequence_id], sig)
         if not tr.changed:
             outcome.ignored += 1
             continue

@@ -55,8 +55,11 @@ def _check_sequence(ctx: Context) -> None:
             raise InvalidInput(f"sequence {name!r}: {exc}") from None
 
 
-def _check_steps(ctx: Context, seq: Sequence) -> None:
-    """Every path, the columns steps name, and the sequences they move records to."""
+def _check_steps(ctx: Context, seq: Sequence, activating: bool = False) -> None:
+    """Every path, the columns steps name, and the sequences they move records to.
+
+    A move's target may be created after the sequence that names it (two sequences may move
+    records to each other), but it must exist when the sequence is activated."""
     engine_sequences.check_structure(seq.steps, seq.exit_on)
     names_columns = any(
         s.values or (s.condition is not None and s.condition.column)
@@ -70,9 +73,13 @@ def _check_steps(ctx: Context, seq: Sequence) -> None:
         if step.type is not StepType.MOVE_TO_SEQUENCE:
             continue
         where = engine_sequences.describe(step, engine_sequences.address_of(seq, step.id))
+        if step.sequence.strip().lower() == seq.name.strip().lower():
+            raise InvalidInput(f"{where}: a sequence cannot move records to itself")
         try:
             target = seq_store.find_sequence(ctx.database, step.sequence)
         except NotFound:
+            if not activating:
+                continue
             raise InvalidInput(f"{where}: no sequence named {step.sequence!r}") from None
         if target.id == seq.id or target.name.strip().lower() == seq.name.strip().lower():
             raise InvalidInput(f"{where}: a sequence cannot move records to itself")
@@ -95,7 +102,7 @@ sequence_on_update = PluginStep(
 def valid_before_activate(ctx: Context) -> None:
     seq: Sequence = ctx.pre_image
     try:
-        _check_steps(ctx, seq)
+        _check_steps(ctx, seq, activating=True)
     except InvalidInput as exc:
         raise InvalidInput(f"cannot activate {seq.name!r}: {exc}") from None
 

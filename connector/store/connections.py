@@ -26,6 +26,7 @@ from connector.engine.models import (
     HistoryEvent,
     Sequence,
     SequenceStatus,
+    all_steps,
 )
 from connector.store.bulk import execute_many, sqlite_value
 from connector.store.chunks import chunks, unique
@@ -146,7 +147,8 @@ def insert_history(
     """Append history lines, with the sequence and step names as they are now."""
     if not events:
         return
-    step_names = {s.id: s.name or s.type.value for seq in seqs.values() for s in seq.steps}
+    step_names = {s.id: s.name or s.type.value for seq in seqs.values()
+                  for s in all_steps(seq.steps)}
     execute_many(db, insert(connection_history), [
         {
             "connection_id": e.connection_id, "record_id": e.record_id,
@@ -272,8 +274,8 @@ def due_page(
     utc = _utc_reader()
     items = []
     for (id_, record_id, sequence_id, step_id, state_text, due_at, connected_on, started_on,
-         activity_id, attempt, last_outcome, replied_on, table, owner,
-         owner_type) in _sqlite_rows(db, query):
+         activity_id, attempt, last_outcome, replied_on, table, owner, owner_type
+         ) in _sqlite_rows(db, query):
         items.append(Connection(
             id=id_, record_id=record_id, sequence_id=sequence_id, step_id=step_id,
             state=_STATES.get(state_text) or ConnectionState(state_text), due_at=utc(due_at),

@@ -11,6 +11,8 @@ from sqlalchemy import Connection, select, update
 from connector.store.schema import sync_state
 
 TEMPLATES = "problems:templates"
+# Versions ("id@modified_on") of active sequences whose templates were all found.
+TEMPLATES_CHECKED = "checked:templates"
 
 
 def save(db: Connection, key: str, problems: list[str]) -> None:

@@ -13,7 +13,7 @@ from sqlalchemy.sql import ColumnElement
 from connector.engine.models import Record
 from connector.errors import InvalidInput
 from connector.store.chunks import chunks, unique
-from connector.store.schema import connections, records
+from connector.store.schema import connections, records, sequences
 
 # Filterable fields of a record; anything else is looked up among the mapped extra columns.
 FIELDS = ("id", "name", "owner_id", "email", "phone", "statecode", "is_open", "is_deleted")
@@ -64,6 +64,40 @@ def mark_deleted(db: Connection, ids: Iterable[str], now: datetime) -> list[str]
             )
         known.extend(found)
     return known
+
+
+def connect_facts(
+    db: Connection, ids: Iterable[str]
+) -> dict[str, tuple[Record, str | None]]:
+    """What the connect checks read, in one query per chunk: each known record with only its
+    table and state (no name, owner or JSON columns), and the name of the sequence it is
+    connected to now (None when it is not connected)."""
+    query = (
+        select(records.c.id, records.c.table, records.c.is_open, records.c.is_deleted,
+               records.c.statecode, sequences.c.name, connections.c.sequence_id)
+        .join(connections, connections.c.record_id == records.c.id, isouter=True)
+        .join(sequences, sequences.c.id == connections.c.sequence_id, isouter=True)
+    )
+    found: dict[str, tuple[Record, str | None]] = {}
+    for batch in chunks(unique(ids)):
+        if db.dialect.name == "sqlite":
+            # Connect checks every record twice (the rule, then the operation): on SQLite the
+            # chunk goes to the driver as it is, without Core's per-parameter processing.
+            sql = str(query.compile(dialect=db.dialect)) + (
+                f" WHERE records.id IN ({', '.join('?' * len(batch))})"
+            )
+            cursor = db.connection.driver_connection.cursor()  # type: ignore[union-attr]
+            try:
+                rows = cursor.execute(sql, batch).fetchall()
+            finally:
+                cursor.close()
+        else:
+            rows = list(db.execute(query.where(records.c.id.in_(batch))))
+        for record_id, table, is_open, is_deleted, statecode, name, sequence_id in rows:
+            record = Record(id=record_id, table=table, is_open=bool(is_open),
+                            is_deleted=bool(is_deleted), statecode=statecode)
+            found[record_id] = (record, name or sequence_id)
+    return found
 
 
 def load_records(db: Connection, ids: Iterable[str]) -> dict[str, Record]:

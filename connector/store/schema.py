@@ -76,12 +76,12 @@ sequences = Table(
     Column("owner", String(200), nullable=False, default=""),
     Column("created_on", UTC, nullable=False),
     Column("modified_on", UTC, nullable=False),
-    # Buyer signals that end its connections (revision 0003): comma-separated, "" for none.
+    # Buyer signals that end its connections (revision 0004): comma-separated, "" for none.
     Column("exit_on", String(64), nullable=False, server_default="reply,meeting,bounce"),
-    Column("tags", JSON, nullable=False, default=list),  # revision 0003_team_ops
-    # {"max_per_owner_per_day": n, "business_days": bool}; revision 0004_team_pacing
+    Column("tags", JSON, nullable=False, default=list),  # revision 0005_team_ops
+    # {"max_per_owner_per_day": n, "business_days": bool}; revision 0006_team_pacing
     Column("pacing", JSON, nullable=True),
-    # The segment rule ([enroll] of its file); revision 0005_team_segments.
+    # The segment rule ([enroll] of its file); revision 0007_team_segments.
     Column("enroll", JSON, nullable=True),
 )
 
@@ -98,7 +98,7 @@ steps = Table(
     Column("template", String(200), nullable=True),
     Column("wait_days", Integer, nullable=False, default=0),
     Column("wait_hours", Integer, nullable=False, default=0),
-    # Revision 0003: a step in a condition's branch names the condition and the branch
+    # Revision 0004: a step in a condition's branch names the condition and the branch
     # (then | else); top-level steps have neither. `settings` holds what only some step types
     # have: a condition's test, update_record's columns, move_to_sequence's target.
     Column("parent_id", ID, nullable=True),
@@ -141,7 +141,7 @@ connections = Table(
     Column("attempt", Integer, nullable=False, default=0),
     Column("connected_on", UTC, nullable=False),
     Column("step_started_on", UTC, nullable=False),
-    # Revision 0003: inputs of condition steps (previous outcome, latest reply).
+    # Revision 0004: inputs of condition steps (previous outcome, latest reply).
     Column("last_outcome", String(16), nullable=True),
     Column("replied_on", UTC, nullable=True),
     UniqueConstraint("record_id", name="uq_connections_record_id"),
@@ -167,19 +167,19 @@ connection_history = Table(
     Column("message", Text, nullable=True),
     Index("ix_history_record", "record_id", "id"),
     Index("ix_history_connection", "connection_id"),
-    # Revision 0003: branch counts per condition step for `sequence show`.
+    # Revision 0004: branch counts per condition step for `sequence show`.
     Index("ix_history_sequence_event", "sequence_id", "event", "step_id"),
-    # Revision 0003_team_ops, for `sequence stats`: counts by event and reason, and each
+    # Revision 0005_team_ops, for `sequence stats`: counts by event and reason, and each
     # connection's events in order (time on step), both read from the index alone.
     Index("ix_history_sequence_stats", "sequence_id", "event", "reason", "step_id", "at",
           "message"),
     Index("ix_history_sequence_connection", "sequence_id", "connection_id", "id", "event",
           "step_id", "at"),
-    # Revision 0005_team_segments: which records a sequence had before, and when they left.
+    # Revision 0007_team_segments: which records a sequence had before, and when they left.
     Index("ix_history_sequence_record", "sequence_id", "record_id", "event", "at"),
 )
 
-# What each sync's enrolment did per sequence (revision 0005_team_segments).
+# What each sync's enrolment did per sequence (revision 0007_team_segments).
 enrollment_runs = Table(
     "enrollment_runs",
     metadata,
@@ -223,11 +223,11 @@ outbox = Table(
     Index("ix_outbox_status", "status", "activity_type"),
     Index("ix_outbox_connection", "connection_id"),
     Index("ix_outbox_record", "record_id"),  # revision 0002: a record's activities
-    # Revision 0004_team_pacing: what each owner got today, for the daily cap.
+    # Revision 0006_team_pacing: what each owner got today, for the daily cap.
     Index("ix_outbox_owner_created", "owner_id", "created_on"),
 )
 
-# CRM users' settings as read from `usersettingscollection` (revision 0004_team_pacing): the
+# CRM users' settings as read from `usersettingscollection` (revision 0006_team_pacing): the
 # time zone and working hours pacing uses for the records they own.
 owner_settings = Table(
     "owner_settings",
@@ -240,7 +240,7 @@ owner_settings = Table(
     Column("read_on", UTC, nullable=False),
 )
 
-# Column updates of update_record steps, to send to the CRM (revision 0003). The id is
+# Column updates of update_record steps, to send to the CRM (revision 0004). The id is
 # deterministic like an activity id; a PATCH is idempotent, so a resend is harmless.
 record_updates = Table(
     "record_updates",

@@ -1,6 +1,6 @@
 """Counting a sequence's history for `sequence stats` and `seqsync stats`.
 
-Every query here is a range of one index (revision 0003_team_ops): ix_history_sequence_stats
+Every query here is a range of one index (revision 0005_team_ops): ix_history_sequence_stats
 for counts by event, reason and step, ix_history_sequence_connection for each connection's
 events in order (time on step). Nothing is loaded row by row into Python.
 """

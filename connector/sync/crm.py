@@ -41,13 +41,15 @@ class CrmReader(Protocol):
         orderby: str | None = ..., page_size: int = ..., key: str | None = ...,
     ) -> Iterator[dict[str, Any]]: ...
 
-    def instantiate_template(
-        self, action: str, template_id: str, object_type: str, object_id: str
-    ) -> dict[str, Any]: ...
 
 
 class CrmWriter(CrmReader, Protocol):
-    """The reads, plus the writes push makes."""
+    """The reads, plus what push sends: creates, batches, and the template action (a POST
+    that saves nothing, kept on this side so that a dry run never sends it)."""
+
+    def instantiate_template(
+        self, action: str, template_id: str, object_type: str, object_id: str
+    ) -> dict[str, Any]: ...
 
     def create_multiple(
         self, entity_set: str, logical_name: str, rows: list[dict[str, Any]], *,
@@ -93,12 +95,6 @@ class ReadOnlyCrm:
     ) -> Iterator[dict[str, Any]]:
         return self._client.query(entity_set, select, filter, orderby=orderby,
                                   page_size=page_size, key=key)
-
-    def instantiate_template(
-        self, action: str, template_id: str, object_type: str, object_id: str
-    ) -> dict[str, Any]:
-        # An action that saves nothing: a read, as far as the CRM's data is concerned.
-        return self._client.instantiate_template(action, template_id, object_type, object_id)
 
 
 def make_client(settings: Settings) -> DataverseClient:

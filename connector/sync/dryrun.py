@@ -63,8 +63,11 @@ class RecordingWriter:
     def query(self, *args: Any, **kwargs: Any) -> Any:
         return self._reader.query(*args, **kwargs)
 
-    def instantiate_template(self, *args: Any, **kwargs: Any) -> Any:
-        return self._reader.instantiate_template(*args, **kwargs)
+    def instantiate_template(self, action: str, template_id: str, object_type: str,
+                             object_id: str) -> dict[str, Any]:
+        # Not sent: the email shows which template the CRM would fill.
+        filled = f"(template {template_id} filled by the CRM for {object_type} {object_id})"
+        return {"subject": filled, "description": filled}
 
     def _note(self, action: str, entity_set: str, items: list[dict[str, Any]]) -> None:
         self._report.note_write({

@@ -56,7 +56,7 @@ def _push_type(
         for chunk in chunks:
             payloads = build_payloads(mapping, chunk)
             if step_type is StepType.EMAIL:
-                payloads, refused = apply_templates(ctx, templates, mapping, payloads)
+                payloads, refused = apply_templates(ctx, crm, templates, mapping, payloads)
                 if refused:
                     record_outcome(ctx, ChunkOutcome(step_type, failed=refused))
                 if not payloads:

@@ -8,11 +8,12 @@ A signal is stamped when its CRM row was created, never later than the run's clo
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from datetime import datetime
 
 from connector.dataverse.client import ChangePage
 from connector.engine.models import ExitCriterion, Signal
-from connector.mapping import ActivityMapping, SignalMapping
+from connector.mapping import ActivityMapping, RowError, SignalMapping
 from connector.mapping.values import ValueProblem, parse_guid
 from connector.store import connections as conn_store
 from connector.store import outbox as outbox_store
@@ -27,6 +28,16 @@ def _guid(value: object) -> str | None:
         return parse_guid(value) if value is not None else None
     except ValueProblem:
         return None
+
+
+def _stamp(ctx: SyncContext, created: Callable[[], datetime | None]) -> datetime:
+    """When a signal happened: its row's creation, never after the run's clock. A row whose
+    creation time is unreadable counts as seen now rather than stopping the table's read."""
+    try:
+        at = created()
+    except RowError:
+        at = None
+    return min(at or ctx.now, ctx.now)
 
 
 def send_signals(ctx: SyncContext, signals: list[Signal]) -> None:
@@ -51,7 +62,7 @@ def email_signals(ctx: SyncContext, mapping: ActivityMapping, rows: dict[str, Ro
             by_address = conn_store.connected_by_email(
                 db, [str(r.get(sender) or "") for _, r in replies] if sender else [])
         for email_id, row in replies:
-            at = min(mapping.created(row) or ctx.now, ctx.now)
+            at = _stamp(ctx, lambda row=row: mapping.created(row))  # type: ignore[misc]
             targets = set(by_address.get(str(row.get(sender) or "").strip().lower(), [])
                           if sender else [])
             regarding = _guid(row.get(mapping.signals.regarding))
@@ -79,9 +90,9 @@ def _watch_table(ctx: SyncContext, mapping: SignalMapping) -> None:
             regarding = mapping.regarding_of(row)
             if regarding is None:
                 continue
-            at = min(mapping.created(row) or ctx.now, ctx.now)
+            at = _stamp(ctx, lambda row=row: mapping.created(row))  # type: ignore[misc]
             signals.append(Signal(mapping.criterion, regarding, at,
-                                  crm_id=str(row[mapping.primary_key]).lower()))
+                                  crm_id=str(row.get(mapping.primary_key) or "").lower()))
         send_signals(ctx, signals)
         ctx.progress.advance(len(page.upserts))
 

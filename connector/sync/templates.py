@@ -21,7 +21,7 @@ from connector.mapping import ActivityMapping, TemplateMapping, load_for_setting
 from connector.store import outbox as outbox_store
 from connector.store import problems
 from connector.store import sequences as seq_store
-from connector.sync.crm import CrmReader, ReadOnlyCrm, make_client
+from connector.sync.crm import CrmReader, CrmWriter, ReadOnlyCrm, make_client
 from connector.sync.payloads import Payload
 from connector.sync.run_context import SyncContext
 
@@ -87,12 +87,12 @@ class Templates:
             return f"template {ref!r} is for {found.table} records, not {table}"
         return None
 
-    def fill(self, ref: str, table: str, record_id: str) -> tuple[str, str]:
+    def fill(self, writer: CrmWriter, ref: str, table: str, record_id: str) -> tuple[str, str]:
         """(subject, description) of the email the template makes for the record."""
         found = self.find(ref)
         assert found is not None and self._mapping is not None
         m = self._mapping
-        email = self._crm.instantiate_template(m.action, found.id, table, record_id)
+        email = writer.instantiate_template(m.action, found.id, table, record_id)
         return str(email.get(m.subject) or ""), str(email.get(m.description) or "")
 
     def check(self, seqs: Iterable[Sequence]) -> list[TemplateProblem]:
@@ -113,7 +113,8 @@ class Templates:
 
 
 def apply_templates(
-    ctx: SyncContext, templates: Templates, mapping: ActivityMapping, payloads: list[Payload],
+    ctx: SyncContext, writer: CrmWriter, templates: Templates, mapping: ActivityMapping,
+    payloads: list[Payload],
 ) -> tuple[list[Payload], list[tuple[str, str, str]]]:
     """Email bodies whose step names a template get the subject and body the CRM fills for
     the record. Returns (payloads to send, refused as (activity id, record id, message)):
@@ -134,7 +135,7 @@ def apply_templates(
             refused.append((activity_id, record_id, problem))
             continue
         try:
-            subject, description = templates.fill(ref, table, record_id)
+            subject, description = templates.fill(writer, ref, table, record_id)
         except DataverseError as exc:
             if is_busy(exc):
                 raise
@@ -150,15 +151,27 @@ def apply_templates(
 
 
 def check_templates(ctx: SyncContext, templates: Templates) -> None:
-    """Check every active sequence's templates against the CRM; `status` shows what is
-    missing until a later sync finds it."""
+    """Check the templates of active sequences against the CRM; `status` shows what is
+    missing until a later sync finds it. A sequence whose templates were all found is not
+    asked about again until it changes (push still refuses an email whose template went)."""
     with ctx.store.read() as db:
         seqs = seq_store.list_sequences(db, SequenceStatus.ACTIVE)
-    found = [str(p) for p in templates.check(seqs)]
+        checked = set(problems.load(db, problems.TEMPLATES_CHECKED))
+    versions = {seq.id: f"{seq.id}@{seq.modified_on.isoformat() if seq.modified_on else ''}"
+                for seq in seqs}
+    due = [seq for seq in seqs if versions[seq.id] not in checked]
+    if not due:
+        return
+    found = templates.check(due)
     with ctx.store.begin() as db:
-        problems.save(db, problems.TEMPLATES, found)
-    for message in found:
-        ctx.report.add_error(None, message, kind="template")
+        problems.save(db, problems.TEMPLATES, [str(p) for p in found])
+        failing = {p.sequence for p in found}
+        problems.save(db, problems.TEMPLATES_CHECKED, sorted(
+            versions[seq.id] for seq in seqs
+            if seq.name not in failing and (seq in due or versions[seq.id] in checked)
+        ))
+    for problem in found:
+        ctx.report.add_error(None, str(problem), kind="template")
 
 
 def check_against_crm(settings: Settings, seq: Sequence) -> tuple[list[TemplateProblem], str]:

@@ -87,3 +87,29 @@ def test_settings_choose_directory_and_tables(tmp_path: Path, mapping_dir: Path)
 
 def test_a_lone_table_name_is_one_table() -> None:
     assert [t.logical_name for t in load_mappings(tables="opportunity").targets] == ["opportunity"]
+
+
+def test_shipped_signal_and_template_mappings() -> None:
+    mappings = load_mappings()
+    (appointments,) = mappings.signal_tables
+    assert (appointments.entity_set, appointments.signal) == ("appointments", "meeting")
+    assert appointments.select_columns() == ["activityid", "_regardingobjectid_value",
+                                             "createdon"]
+    assert mappings.template is not None and mappings.template.action == "InstantiateTemplate"
+    email = mappings.activity("email")
+    assert email.is_incoming({"directioncode": False})
+    assert not email.is_incoming({"directioncode": True})
+    assert email.is_failed({"statuscode": 8}) and not email.is_failed({"statuscode": 3})
+
+
+def test_signal_and_template_files_are_optional(tmp_path) -> None:
+    import shutil
+
+    from connector.mapping import default_directory
+
+    folder = tmp_path / "mappings"
+    shutil.copytree(default_directory(), folder)
+    (folder / "appointment.toml").unlink()
+    (folder / "template.toml").unlink()
+    mappings = load_mappings(folder)
+    assert mappings.signal_tables == [] and mappings.template is None

@@ -227,3 +227,17 @@ def test_apply_refuses_what_dataverse_refuses(api: Api, world: dict[str, str]) -
     resp = api.get("opportunities", params={"$apply": "aggregate($count as n)",
                                             "$select": "name"})
     assert resp.status_code == 400 and "cannot be combined" in error_of(resp)["message"]
+
+
+def test_fetchxml_formatted_values_on_request(api: Api, world: dict[str, str]) -> None:
+    xml = ("<fetch><entity name='opportunity'><attribute name='statuscode'/>"
+           "<attribute name='estimatedvalue'/><attribute name='parentaccountid'/>"
+           "<order attribute='estimatedvalue'/></entity></fetch>")
+    rows = api.get("opportunities", params={"fetchXml": xml}, headers={
+        "Prefer": 'odata.include-annotations="*"'}).json()["value"]
+    fv = "@OData.Community.Display.V1.FormattedValue"
+    assert rows[0][f"statuscode{fv}"] == "On Hold"
+    assert rows[0][f"estimatedvalue{fv}"] == "$700.00"
+    assert rows[0][f"_parentaccountid_value{fv}"] == "Acme"
+    plain = api.get("opportunities", params={"fetchXml": xml}).json()["value"]
+    assert not [k for k in plain[0] if k.endswith(fv)]

@@ -35,7 +35,7 @@ def revision(store: Store) -> str | None:
 def test_fresh_database_is_created_at_head(tmp_path):
     store = open_store(url(tmp_path))
     try:
-        assert revision(store) == head() != "0002"
+        assert revision(store) == head() != "0004"
         tables = set(inspect(store.engine).get_table_names())
         assert {"sequences", "steps", "records", "connections", "connection_history",
                 "outbox", "sync_state", "runs", "quarantine"} <= tables
@@ -66,7 +66,7 @@ def test_an_older_database_is_upgraded(tmp_path):
     engine.dispose()
     store = open_store(url(tmp_path))
     try:
-        assert revision(store) == head() != "0002"
+        assert revision(store) == head() != "0004"
         indexes = {i["name"] for i in inspect(store.engine).get_indexes("outbox")}
         assert "ix_outbox_record" in indexes
         assert "quarantine" in inspect(store.engine).get_table_names()

@@ -371,6 +371,16 @@ type = "move_to_sequence"
 sequence = "Deals"
 """, "sequence 'Bad': step 2 (move_to_sequence): sequence 'Deals' is for opportunity records, "
      "not lead"),
+    "move to a sequence that does not exist": ("""\
+name = "Bad"
+entity = "lead"
+[[steps]]
+type = "email"
+name = "Hi"
+[[steps]]
+type = "move_to_sequence"
+sequence = "Nowhere"
+""", "cannot activate 'Bad': step 2 (move_to_sequence): no sequence named 'Nowhere'"),
 }
 
 

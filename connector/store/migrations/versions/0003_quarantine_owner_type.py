@@ -1,16 +1,16 @@
 """Quarantine (CRM rows that could not be mapped or stored, with their error), and the owner's
 table (a user or a team) on records and outbox items.
 
-Revision ID: 0003_quarantine
-Revises: 0003 (wt-refactor and wt-reactive both wrote a "0003"; chained here in wt-team)
+Revision ID: 0003
+Revises: 0002
 Create Date: 2026-11-30
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0003_quarantine"
-down_revision = "0003"
+revision = "0003"
+down_revision = "0002"
 branch_labels = None
 depends_on = None
 

@@ -1,15 +1,15 @@
 """Segments: a sequence's enrolment rule, what each sync enrolled, and history by record.
 
-Revision ID: 0005_team_segments
-Revises: 0004_team_pacing
+Revision ID: 0007_team_segments
+Revises: 0006_team_pacing
 Create Date: 2026-11-30
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0005_team_segments"
-down_revision = "0004_team_pacing"
+revision = "0007_team_segments"
+down_revision = "0006_team_pacing"
 branch_labels = None
 depends_on = None
 

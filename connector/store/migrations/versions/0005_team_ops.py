@@ -1,15 +1,15 @@
 """Sequence tags, and history indexes for `sequence stats`.
 
-Revision ID: 0003_team_ops
-Revises: 0003_quarantine
+Revision ID: 0005_team_ops
+Revises: 0004
 Create Date: 2026-11-30
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0003_team_ops"
-down_revision = "0003_quarantine"
+revision = "0005_team_ops"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 

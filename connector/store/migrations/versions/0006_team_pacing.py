@@ -1,15 +1,15 @@
 """Pacing: a sequence's own pacing, owners' settings, and the outbox by owner and day.
 
-Revision ID: 0004_team_pacing
-Revises: 0003_team_ops
+Revision ID: 0006_team_pacing
+Revises: 0005_team_ops
 Create Date: 2026-11-30
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0004_team_pacing"
-down_revision = "0003_team_ops"
+revision = "0006_team_pacing"
+down_revision = "0005_team_ops"
 branch_labels = None
 depends_on = None
 
