@@ -195,7 +195,7 @@ def apply(
 ) -> None:
     """Create sequences from files, or update the inactive sequences of those names.
 
-    Every file is read and checked before any is saved.
+    Every file is read and checked before any is saved, and all are saved together or none.
     """
     paths = expand_files(files)
     loaded = [(path, load_sequence_file(path)) for path in paths]
@@ -210,18 +210,22 @@ def apply(
     loaded = targets_first(loaded)
     plans = [(path, *_planned_apply(path, wanted)) for path, wanted in loaded]
     app_ = get_state().app()
+    now = app_.now()
     shown = []
-    for path, verb, seq, _ in plans:
-        try:
-            if verb == "created":
-                seq = app_.execute(Message.CREATE, seq)
-            elif verb == "updated":
-                seq = app_.execute(Message.UPDATE, seq)
-            if activate and not seq.is_active:
-                seq = app_.execute(Message.ACTIVATE, seq.id)
-        except SeqsyncError as exc:
-            raise type(exc)(f"{path}: {exc}") from None
-        shown.append((seq, f"{path}: {verb} sequence {seq.name!r} ({seq.status.value})"))
+    # One transaction: a file that cannot be saved or activated leaves nothing behind, and no
+    # other file of the same call is saved either.
+    with app_.pipeline.transaction() as tx:
+        for path, verb, seq, _ in plans:
+            try:
+                if verb == "created":
+                    seq = tx.execute(Message.CREATE, seq, now=now)
+                elif verb == "updated":
+                    seq = tx.execute(Message.UPDATE, seq, now=now)
+                if activate and not seq.is_active:
+                    seq = tx.execute(Message.ACTIVATE, seq.id, now=now)
+            except SeqsyncError as exc:
+                raise type(exc)(f"{path}: {exc}") from None
+            shown.append((seq, f"{path}: {verb} sequence {seq.name!r} ({seq.status.value})"))
     if len(shown) == 1:
         show_sequence(*shown[0])
         return

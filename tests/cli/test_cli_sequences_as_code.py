@@ -98,6 +98,12 @@ def test_one_bad_file_saves_none(cli, tmp_path):
     err = cli("sequence", "apply", str(FOLLOW), str(bad), code=2).stderr
     assert f"{bad}: step 2 (wait): wait days must be 0-30" in err
     assert json.loads(cli("--json", "sequence", "list").stdout) == []
+    # A file that fails only when activated (its move target is missing) undoes the others.
+    bad.write_text(COLD.read_text()
+                   + '\n[[steps]]\ntype = "move_to_sequence"\nsequence = "Nowhere"\n')
+    err = cli("sequence", "apply", str(FOLLOW), str(bad), "--activate", code=2).stderr
+    assert f"{bad}: " in err and "no sequence named 'Nowhere'" in err
+    assert json.loads(cli("--json", "sequence", "list").stdout) == []
 
 
 def test_clone_tags_and_owner(cli, tmp_path):
