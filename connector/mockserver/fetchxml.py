@@ -11,6 +11,7 @@ from . import errors
 from .errors import ApiError
 from .plan import (
     CONDITION_OPERATORS,
+    DATE_OPERATORS,
     Aggregate,
     Link,
     Output,
@@ -90,7 +91,7 @@ class _Builder:
         if not name:
             raise malformed("A <condition> needs an 'attribute'.")
         op = element.get("operator", "")
-        if op not in CONDITION_OPERATORS:
+        if op not in CONDITION_OPERATORS and op not in DATE_OPERATORS:
             raise errors.not_implemented(f"the FetchXML condition operator '{op}'")
         column = column_of(table, name)
         attr = table.attrs.get(column)
@@ -98,12 +99,12 @@ class _Builder:
         if element.get("value") is not None:
             raw.insert(0, element.get("value", ""))
         if op in ("like", "not-like", "begins-with", "not-begin-with", "ends-with",
-                  "not-end-with"):
+                  "not-end-with") or op in DATE_OPERATORS:
             values: list[object] = raw
         else:
             values = [coerce(attr, v) for v in raw]
         getter = self.plan.getter(where, column)
-        return condition(op, getter, values, self.user_id)
+        return condition(op, getter, values, self.user_id, self.dv.now())
 
     def attributes(self, element: ET.Element, alias: str | None, aggregate_mode: bool) -> None:
         table = self.table(alias)

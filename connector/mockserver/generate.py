@@ -21,7 +21,16 @@ COMPANY = ("Contoso", "Fabrikam", "Northwind", "Adventure Works", "Litware", "Ta
 SUFFIX = ("Ltd", "Inc", "GmbH", "Group", "Labs", "Partners", "Systems", "Co")
 TOPICS = ("CRM rollout", "renewal", "pilot", "expansion", "support plan", "analytics add-on",
           "migration", "training package")
-_SUPPORTED = ("leads", "opportunities", "tasks", "emails", "phonecalls")
+_SUPPORTED = ("leads", "opportunities", "tasks", "emails", "phonecalls", "appointments",
+              "teams", "templates")
+TEMPLATES = (
+    ("Intro", "Quick question, {!lead:firstname;there}",
+     "<p>Hi {!lead:firstname;there}, I work with teams like {!lead:companyname;yours}.</p>"),
+    ("Follow-up", "Following up, {!lead:firstname;there}",
+     "<p>Hi {!lead:firstname;there}, did you see my last note?</p>"),
+    ("Break-up", "Should I close your file?",
+     "<p>{!lead:firstname;Hello}, I haven't heard back, so I'll stop writing.</p>"),
+)
 
 
 def _guid(rng: random.Random) -> str:
@@ -136,4 +145,55 @@ def generate(dv: Dataverse, counts: dict[str, int], seed: int = 0) -> dict[str, 
                     "createdon": created, "modifiedon": created,
                 }
                 _put(store, entity_set, row_id, row)
+        _extras(dv, counts, random.Random(seed + 1), base, targets)
     return {name: counts[name] for name in counts}
+
+
+def _extras(dv: Dataverse, counts: dict[str, int], rng: random.Random, base: datetime,
+            lead_ids: list[str]) -> None:
+    """Teams (owning every tenth lead), lead email templates and appointments. A second
+    random stream, so asking for these leaves the other tables' rows unchanged."""
+    store = dv.store
+    teams = []
+    for i in range(counts.get("teams", 0)):
+        team_id = _guid(rng)
+        _put(store, "teams", team_id, {
+            "teamid": team_id, "name": f"{rng.choice(COMPANY)} team {i + 1}", "teamtype": 0,
+            "isdefault": False, "_businessunitid_value": dv.business_unit_id,
+            "createdon": _stamp(base, rng, 365), "modifiedon": _stamp(base, rng, 30),
+        })
+        teams.append(team_id)
+    if teams:
+        leads = store.tables["leads"]
+        for lead_id in lead_ids[::10]:
+            row = dict(leads.rows[lead_id])
+            row["_ownerid_value"] = rng.choice(teams)
+            row["_ownerid_value" + LOOKUP_NOTE] = "team"
+            store.put("leads", lead_id, row)
+    for i in range(counts.get("templates", 0)):
+        title, subject, body = TEMPLATES[i % len(TEMPLATES)]
+        template_id = _guid(rng)
+        created = _stamp(base, rng, 365)
+        _put(store, "templates", template_id, {
+            "templateid": template_id, "title": f"{title} {i + 1}", "subject": subject,
+            "body": body, "templatetypecode": "lead", "languagecode": 1033,
+            "ispersonal": False, "componentstate": 0, "_ownerid_value": dv.app_user_id,
+            "_ownerid_value" + LOOKUP_NOTE: "systemuser", "createdon": created,
+            "modifiedon": created,
+        })
+    sellers = sorted(dv.seller_ids())
+    for _ in range(counts.get("appointments", 0)):
+        row_id = _guid(rng)
+        start = base + timedelta(days=rng.randrange(1, 60), hours=rng.randrange(8, 17))
+        created = _stamp(base, rng, 30)
+        _put(store, "appointments", row_id, {
+            "activityid": row_id, "subject": f"Meeting: {rng.choice(TOPICS)}",
+            "scheduledstart": start.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "scheduledend": (start + timedelta(minutes=30)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "location": "Teams", "activitytypecode": "appointment", "statecode": 0,
+            "statuscode": 1, "_regardingobjectid_value": rng.choice(lead_ids) if lead_ids else None,
+            "_regardingobjectid_value" + LOOKUP_NOTE: "lead" if lead_ids else None,
+            "_ownerid_value": rng.choice(sellers),
+            "_ownerid_value" + LOOKUP_NOTE: "systemuser",
+            "createdon": created, "modifiedon": created,
+        })

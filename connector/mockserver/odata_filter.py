@@ -6,7 +6,9 @@ import json
 import re
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
+from . import errors
 from .errors import ApiError, bad_request
 
 Predicate = Callable[[dict[str, object]], bool]
@@ -31,8 +33,6 @@ _FUNCS = {"contains", "startswith", "endswith"}
 
 def normalize_date(text: str) -> str:
     """Dates compare as strings in one canonical UTC form, `YYYY-MM-DDTHH:MM:SSZ`."""
-    from datetime import UTC, datetime
-
     value = text.replace("Z", "+00:00")
     if len(value) == 10:
         value += "T00:00:00+00:00"
@@ -138,6 +138,8 @@ def compare(op: str, left: object, right: object) -> bool:
 
 class _Parser:
     def __init__(self, text: str, columns: Collection[str], logical: str) -> None:
+        self.user_id = ""
+        self.now = ""
         self.text = text
         self.toks = tokenize(text)
         self.i = 0
@@ -202,8 +204,14 @@ class _Parser:
             return inner
         if tok is not None and tok.kind == "name" and tok.value in _FUNCS:
             return self.function()
-        if tok is not None and tok.kind == "name" and str(tok.value).endswith(".In"):
-            return self.in_function()
+        if tok is not None and tok.kind == "name" and str(tok.value).startswith(
+                "Microsoft.Dynamics.CRM."):
+            return self.query_function()
+        nxt = self.toks[self.i + 1] if self.i + 1 < len(self.toks) else None
+        if tok is not None and tok.kind == "name" and nxt is not None and nxt.kind == "(":
+            # Query functions (Microsoft.Dynamics.CRM.LastXDays ...), lambdas (nav/any),
+            # tolower, year ...: refused by name rather than misread as a property.
+            raise errors.not_implemented(f"the $filter function '{tok.value}'")
         left = self.operand()
         op_tok = self.peek()
         if op_tok is None or op_tok.kind != "name" or op_tok.value not in _COMPARE:
@@ -275,18 +283,19 @@ class _Parser:
             return lambda r: isinstance(v := prop(r), str) and v.lower().startswith(needle)
         return lambda r: isinstance(v := prop(r), str) and v.lower().endswith(needle)
 
-    def in_function(self) -> Predicate:
-        self.take("name")
+    def query_function(self) -> Predicate:
+        """`Microsoft.Dynamics.CRM.<Function>(PropertyName='x',PropertyValue(s)=...)`."""
+        name = str(self.take("name").value).rsplit(".", 1)[-1]
         self.take("(")
         args: dict[str, object] = {}
-        while True:
+        while self.peek() is not None and self.peek().kind != ")":  # type: ignore[union-attr]
             key = str(self.take("name").value)
             self.take("=")
             if self.peek() is not None and self.peek().kind == "[":  # type: ignore[union-attr]
                 self.i += 1
                 values = []
                 while self.peek() is not None and self.peek().kind != "]":  # type: ignore[union-attr]
-                    values.append(_lower(self.take().value))
+                    values.append(self.take().value)
                     if self.peek() is not None and self.peek().kind == ",":  # type: ignore[union-attr]
                         self.i += 1
                 self.take("]")
@@ -295,22 +304,76 @@ class _Parser:
                 args[key] = self.take().value
             if self.peek() is not None and self.peek().kind == ",":  # type: ignore[union-attr]
                 self.i += 1
-                continue
-            break
         self.take(")")
         prop_name = args.get("PropertyName")
-        values = args.get("PropertyValues")
-        if not isinstance(prop_name, str) or not isinstance(values, list):
-            raise bad_request("Microsoft.Dynamics.CRM.In needs PropertyName and PropertyValues.")
+        if not isinstance(prop_name, str):
+            raise bad_request(f"Microsoft.Dynamics.CRM.{name} needs a PropertyName.")
         getter = self.property(prop_name)
-        wanted = {str(v).lower() for v in values}
-        return lambda r: (v := getter(r)) is not None and str(v).lower() in wanted
+        return query_function(name, getter, args, self.user_id, self.now)
 
 
-def compile_filter(text: str, columns: Collection[str], logical: str) -> Predicate:
-    """Compile `$filter` text; any mistake raises a 400 ApiError, never a crash."""
+def _day(text: object, days: int = 0) -> str:
+    moment = datetime.strptime(str(text)[:10], "%Y-%m-%d") + timedelta(days=days)
+    return moment.strftime("%Y-%m-%d")
+
+
+def query_function(
+    name: str, getter: Getter, args: dict[str, object], user_id: str, now: str
+) -> Predicate:
+    """The Dataverse query functions integrations use most; dates compare in UTC."""
+    values = args.get("PropertyValues")
+    value = args.get("PropertyValue")
+    if name in ("In", "NotIn", "Between", "NotBetween"):
+        if not isinstance(values, list) or (name.endswith("Between") and len(values) != 2):
+            raise bad_request(f"Microsoft.Dynamics.CRM.{name} needs PropertyValues.")
+        if name.endswith("In"):
+            wanted = {str(v).lower() for v in values}
+            keep = name == "In"
+            return lambda r: (v := getter(r)) is not None and (str(v).lower() in wanted) == keep
+        low, high = (_lower(v) for v in values)
+        keep = name == "Between"
+        return lambda r: (v := getter(r)) is not None and (
+            compare("ge", v, low) and compare("le", v, high)) == keep
+    if name in ("EqualUserId", "NotEqualUserId"):
+        keep = name == "EqualUserId"
+        return lambda r: (getter(r) == user_id) == keep
+    if name in ("Today", "Yesterday", "Tomorrow"):
+        day = _day(now, {"Today": 0, "Yesterday": -1, "Tomorrow": 1}[name])
+        return lambda r: (v := getter(r)) is not None and str(v)[:10] == day
+    if name in ("On", "OnOrAfter", "OnOrBefore"):
+        day = _day(value)
+        if name == "On":
+            return lambda r: (v := getter(r)) is not None and str(v)[:10] == day
+        after = name == "OnOrAfter"
+        return lambda r: (v := getter(r)) is not None and (
+            str(v)[:10] >= day if after else str(v)[:10] <= day)
+    spans = {"LastXDays": ("days", -1), "NextXDays": ("days", 1),
+             "LastXHours": ("hours", -1), "NextXHours": ("hours", 1)}
+    if name in spans:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise bad_request(f"Microsoft.Dynamics.CRM.{name} needs a whole PropertyValue.")
+        unit, sign = spans[name]
+        moment = datetime.strptime(now, "%Y-%m-%dT%H:%M:%SZ")
+        edge = moment + sign * timedelta(**{unit: value})
+        if unit == "days":  # whole days, as Dataverse counts them
+            edge = edge.replace(hour=0, minute=0, second=0) if sign < 0 else edge.replace(
+                hour=23, minute=59, second=59)
+        low, high = sorted([edge.strftime("%Y-%m-%dT%H:%M:%SZ"), now])
+        return lambda r: (v := getter(r)) is not None and low <= str(v) <= high
+    raise errors.not_implemented(f"the $filter function 'Microsoft.Dynamics.CRM.{name}'")
+
+
+def compile_filter(
+    text: str, columns: Collection[str], logical: str, *, user_id: str = "",
+    now: str | None = None,
+) -> Predicate:
+    """Compile `$filter` text; any mistake raises a 400 ApiError, never a crash. `user_id`
+    and `now` (canonical UTC) serve EqualUserId and the date functions."""
     try:
-        return _Parser(text, columns, logical).parse()
+        parser = _Parser(text, columns, logical)
+        parser.user_id = user_id
+        parser.now = now or datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return parser.parse()
     except ApiError:
         raise
     except (ValueError, IndexError, TypeError) as exc:

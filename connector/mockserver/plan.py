@@ -6,11 +6,12 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from . import errors
 from .errors import ApiError
 from .expand import annotate
-from .odata_filter import compare, normalize_date
+from .odata_filter import compare, normalize_date, query_function
 from .schema import BY_LOGICAL, Attr
 from .service import Dataverse, lookup_column
 from .sortkey import SortKey
@@ -90,10 +91,26 @@ CONDITION_OPERATORS = frozenset({
     "not-begin-with", "ends-with", "not-end-with", "in", "not-in", "between", "not-between",
     "null", "not-null", "eq-userid", "ne-userid", "on-or-after", "on-or-before",
 })
+# FetchXML date operators and the Web API query function that does the same.
+DATE_OPERATORS = {"today": "Today", "yesterday": "Yesterday", "tomorrow": "Tomorrow",
+                  "on": "On", "last-x-days": "LastXDays", "next-x-days": "NextXDays",
+                  "last-x-hours": "LastXHours", "next-x-hours": "NextXHours"}
 
 
-def condition(op: str, getter: Getter, values: list[object], user_id: str) -> Predicate:
+def condition(
+    op: str, getter: Getter, values: list[object], user_id: str, now: str = ""
+) -> Predicate:
     """One comparison; strings compare without case, as in Dataverse."""
+    if op in DATE_OPERATORS:
+        value: object = values[0] if values else None
+        if op.endswith(("-days", "-hours")):
+            try:
+                value = int(str(value))
+            except ValueError:
+                raise errors.bad_request(f"The '{op}' operator needs a whole number, not "
+                                         f"'{value}'.", errors.FETCH_BAD_OPERATOR) from None
+        return query_function(DATE_OPERATORS[op], getter, {"PropertyValue": value}, user_id,
+                              now or normalize_date(datetime.now(UTC).isoformat()))
     vals = [_norm(v) for v in values]
     first = vals[0] if vals else None
     if op in ("eq", "ne", "neq"):

@@ -126,6 +126,10 @@ class Collection:
                 raise errors.not_implemented(_NOT_IMPLEMENTED[key])
             if key.startswith("$") and key not in _KNOWN_OPTIONS:
                 raise bad_request(f"The query parameter {key} is not supported.")
+        for key, _ in req.query:
+            if key.lower() in ("fetchxml", "sql") and key not in ("fetchXml", "sql"):
+                raise bad_request(f"The query parameter {key} is not supported; "
+                                  "Dataverse's names are fetchXml and sql.")
         language = [k for k in ("fetchXml", "sql", "$apply") if req.option(k) is not None]
         if language:
             return self._language(req, language), {}
@@ -207,7 +211,8 @@ class Collection:
         definition = src.definition
         pk = definition.primary_key
         filt = req.option("$filter")
-        pred = compile_filter(filt, src.columns, definition.logical) if filt else None
+        pred = compile_filter(filt, src.columns, definition.logical,
+                              user_id=self.dv.app_user_id, now=self.dv.now()) if filt else None
         expand = parse_expand(self.dv, req.option("$expand"), src.definition)
         order = self._orderby(req.option("$orderby"))
         skip = req.option("$skiptoken")

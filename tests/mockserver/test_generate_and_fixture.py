@@ -114,3 +114,17 @@ def test_https_only(crm: MockDataverse) -> None:
 def test_localhost_name_is_in_the_certificate(crm: MockDataverse) -> None:
     resp = requests.get(f"https://localhost:{crm.port}/_mock/stats", timeout=10)
     assert resp.status_code == 200
+
+
+def test_generate_teams_templates_and_appointments() -> None:
+    plain = MockDataverse(generate={"leads": 30})
+    crm = MockDataverse(generate={"leads": 30, "teams": 2, "templates": 3, "appointments": 5})
+    assert {r["leadid"] for r in crm.rows("leads")} == {r["leadid"] for r in plain.rows("leads")}
+    teams = {t["teamid"] for t in crm.rows("teams")}
+    owned = [r for r in crm.rows("leads") if r["_ownerid_value"] in teams]
+    assert len(teams) == 2 and len(owned) == 3
+    assert all(crm.dv.store.tables["leads"].rows[r["leadid"]][
+        "_ownerid_value@Microsoft.Dynamics.CRM.lookuplogicalname"] == "team" for r in owned)
+    assert {t["templatetypecode"] for t in crm.rows("templates")} == {"lead"}
+    leads = {r["leadid"] for r in crm.rows("leads")}
+    assert all(a["_regardingobjectid_value"] in leads for a in crm.rows("appointments"))

@@ -51,11 +51,14 @@ def test_query_languages_are_never_ignored(api: Api, world: dict[str, str],
                   "<link-entity name='contact' from='contactid' to='primarycontactid'/>"
                   "</link-entity></entity></fetch>"}, "nested FetchXML link-entity"),
     ({"fetchXml": "<fetch><entity name='contact'><filter><condition attribute='createdon' "
-                  "operator='last-x-days' value='3'/></filter></entity></fetch>"},
-     "'last-x-days'"),
+                  "operator='in-fiscal-year' value='2026'/></filter></entity></fetch>"},
+     "'in-fiscal-year'"),
     ({"sql": "SELECT fullname FROM contact UNION SELECT fullname FROM lead"}, "UNION"),
     ({"sql": "SELECT UPPER(fullname) AS f FROM contact"}, "UPPER()"),
     ({"$apply": "groupby((statuscode))/filter(statuscode eq 1)"}, "$apply steps after"),
+    ({"$filter": "Microsoft.Dynamics.CRM.InFiscalYear(PropertyName='createdon',"
+                 "PropertyValue=2026)"}, "Microsoft.Dynamics.CRM.InFiscalYear"),
+    ({"$filter": "tolower(fullname) eq 'ann lee'"}, "'tolower'"),
 ])
 def test_unimplemented_features_fail_loudly_by_name(api: Api, world: dict[str, str],
                                                     params: dict[str, str], feature: str) -> None:
@@ -241,3 +244,43 @@ def test_fetchxml_formatted_values_on_request(api: Api, world: dict[str, str]) -
     assert rows[0][f"_parentaccountid_value{fv}"] == "Acme"
     plain = api.get("opportunities", params={"fetchXml": xml}).json()["value"]
     assert not [k for k in plain[0] if k.endswith(fv)]
+
+
+def test_dataverse_query_functions_in_filter(api: Api, crm: MockDataverse) -> None:
+    now = crm.dv.now()
+    today = now[:10]
+    recent = crm.insert("tasks", {"subject": "recent", "scheduledend": now})
+    crm.insert("tasks", {"subject": "old", "scheduledend": "2020-01-01T10:00:00Z",
+                         "_ownerid_value": crm.dv.seller_ids()[0]})
+    crm.insert("tasks", {"subject": "mine", "_ownerid_value": crm.dv.app_user_id})
+
+    def subjects(expression: str) -> list[str]:
+        resp = api.get("tasks", params={"$select": "subject", "$filter": expression})
+        assert resp.status_code == 200, resp.text
+        return sorted(r["subject"] for r in resp.json()["value"])
+
+    ns = "Microsoft.Dynamics.CRM"
+    assert subjects(f"{ns}.LastXDays(PropertyName='scheduledend',PropertyValue=7)") == [
+        "recent"]
+    assert subjects(f"{ns}.Today(PropertyName='scheduledend')") == ["recent"]
+    assert subjects(f"{ns}.OnOrBefore(PropertyName='scheduledend',PropertyValue='{today}')"
+                    ) == ["old", "recent"]
+    assert subjects(f"{ns}.On(PropertyName='scheduledend',PropertyValue='2020-01-01')") == [
+        "old"]
+    assert subjects(f"{ns}.Between(PropertyName='scheduledend',"
+                    f"PropertyValues=['2019-01-01','2021-01-01'])") == ["old"]
+    assert subjects(f"{ns}.NotIn(PropertyName='activityid',PropertyValues=['{recent}'])") == [
+        "mine", "old"]
+    assert subjects(f"{ns}.EqualUserId(PropertyName='_ownerid_value')") == ["mine", "recent"]
+
+
+def test_fetchxml_date_operators(api: Api, crm: MockDataverse) -> None:
+    crm.insert("tasks", {"subject": "due now", "scheduledend": crm.dv.now()})
+    crm.insert("tasks", {"subject": "long ago", "scheduledend": "2020-01-01T10:00:00Z"})
+    for op, value, expected in (("last-x-days", "3", ["due now"]), ("today", None, ["due now"]),
+                                ("on", "2020-01-01", ["long ago"])):
+        extra = f" value='{value}'" if value else ""
+        xml = (f"<fetch><entity name='task'><attribute name='subject'/><filter><condition "
+               f"attribute='scheduledend' operator='{op}'{extra}/></filter></entity></fetch>")
+        rows = api.get("tasks", params={"fetchXml": xml}).json()["value"]
+        assert [r["subject"] for r in rows] == expected, op
