@@ -11,9 +11,10 @@ from connector.config import Settings
 from connector.engine.models import TableColumns
 from connector.errors import InvalidInput, SeqsyncError, StateError
 from connector.mapping import load_for_settings
-from connector.pipeline import operations, rules
+from connector.pipeline import operations, rules, segments
 from connector.pipeline.context import Message, PluginStep
 from connector.pipeline.loading import load_path, load_user_plugins
+from connector.pipeline.pacing import PacingRule
 from connector.pipeline.pipeline import Pipeline
 from connector.store.db import Store, open_store
 
@@ -76,7 +77,7 @@ BUSINESS_HOURS = "connector.plugins.business_hours:BusinessHours"
 
 
 def _plugin_steps(settings: Settings) -> list[PluginStep]:
-    steps = list(rules.BUILT_IN)
+    steps = [*rules.BUILT_IN, *segments.RULES, *PacingRule(settings).steps()]
     if settings.plugins.business_hours.enabled:
         # Loaded like any user plugin: the core does not depend on the example.
         steps += load_path(BUSINESS_HOURS, settings)

@@ -167,6 +167,38 @@ class PluginsConfig(Section):
     business_hours: BusinessHoursConfig = Field(default_factory=BusinessHoursConfig)
 
 
+class PacingConfig(Section):
+    """Defaults for every sequence; a sequence file's [pacing] adds its own cap."""
+
+    max_per_owner_per_day: int | None = Field(default=None, ge=1)
+    working_hours: bool = False  # plan activities only inside the owner's working hours
+    business_days: bool = False  # count every sequence's waits in business days
+    timezone: str = "UTC"  # owners whose CRM user settings cannot be read
+    start_hour: int = Field(default=9, ge=0, le=23)
+    end_hour: int = Field(default=17, ge=1, le=24)
+    weekdays: list[int] = Field(default_factory=lambda: [0, 1, 2, 3, 4], min_length=1)
+    read_user_settings: bool = True  # read owners' time zones from usersettingscollection
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, v: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {v!r} (an IANA name such as "
+                             "'Europe/Paris')") from None
+        return v
+
+    @field_validator("weekdays")
+    @classmethod
+    def _weekdays(cls, v: list[int]) -> list[int]:
+        if any(not 0 <= d <= 6 for d in v):
+            raise ValueError("use 0 (Monday) to 6 (Sunday)")
+        return v
+
+
 class EngineConfig(Section):
     user: str = Field(default="seqsync", description="initiating user recorded on operations")
 
@@ -235,6 +267,7 @@ class Settings(BaseSettings):
     engine: EngineConfig = Field(default_factory=EngineConfig)
     display: DisplayConfig = Field(default_factory=DisplayConfig)
     web: WebConfig = Field(default_factory=WebConfig)
+    pacing: PacingConfig = Field(default_factory=PacingConfig)
 
     # Set by load_settings; not a configuration key.
     _source: str = PrivateAttr(default="defaults")

@@ -19,11 +19,17 @@ from connector.store import sequences as seq_store
 
 
 def sequences_with_counts(
-    app: App, status: SequenceStatus | None = None
+    app: App, status: SequenceStatus | None = None, tag: str | None = None,
+    owner: str | None = None,
 ) -> list[tuple[Sequence, int]]:
-    """Every sequence (by name) with its number of connected records."""
+    """Every sequence (by name), or those with `tag` / of `owner` (compared case-insensitively),
+    with its number of connected records."""
     with app.store.begin() as db:
-        found = seq_store.list_sequences(db, status)
+        found = [
+            s for s in seq_store.list_sequences(db, status)
+            if (tag is None or tag.strip().lower() in {t.lower() for t in s.tags})
+            and (owner is None or owner.strip().lower() == s.owner.lower())
+        ]
         counts = seq_store.connected_counts(db, [s.id for s in found])
     return [(s, counts.get(s.id, 0)) for s in found]
 

@@ -1,5 +1,5 @@
-"""Sequence files (TOML): parse, check, write, and match their steps to an existing sequence's
-ids. The CLI (`sequence apply`) and the web console (export) share them.
+"""Sequence files (TOML): parse, check, and match their steps to an existing sequence's ids.
+(connector/sequence_export.py writes them.)
 
 The shape is documented in docs/sequences.md. Every error is one line naming the file and the
 step ("steps[3].then[1] (step 3.then.1)").
@@ -10,8 +10,6 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
-
-import tomli_w
 
 from connector.engine.models import (
     ALL_EXITS,
@@ -24,12 +22,20 @@ from connector.engine.models import (
     StepType,
     all_steps,
 )
-from connector.engine.sequences import check_step, check_structure, make_step, parse_step_type
+from connector.engine.sequences import (
+    check_step,
+    check_structure,
+    make_step,
+    normalize_tags,
+    parse_step_type,
+)
 from connector.errors import InvalidInput
+from connector.sequence_sections import enroll_from, pacing_from
 from connector.tomlfile import read_toml
 from connector.wording import article
 
-TOP_KEYS = {"name", "description", "entity", "exit_on", "steps"}
+TOP_KEYS = {"name", "description", "entity", "exit_on", "owner", "tags", "pacing", "enroll",
+            "steps"}
 COMMON_KEYS = {"type", "name", "description", "id"}
 KEYS: dict[StepType, set[str]] = {
     StepType.EMAIL: COMMON_KEYS | {"template"},
@@ -170,8 +176,20 @@ def _exit_on(raw: Any, origin: str) -> frozenset[ExitCriterion]:
 
 def load_sequence_file(path: Path) -> Sequence:
     """The complete, valid sequence a file describes (new step ids; no id or status yet)."""
-    origin = str(path)
-    data = read_toml(path, "sequence")
+    return sequence_from_data(read_toml(path, "sequence"), str(path))
+
+
+def _tags(value: Any, origin: str) -> tuple[str, ...]:
+    if not isinstance(value, list):
+        raise InvalidInput(f"{origin}: tags: expected an array of text, like [\"emea\", \"q3\"]")
+    try:
+        return normalize_tags(_text(v, "tag") for v in value)
+    except InvalidInput as exc:
+        raise InvalidInput(f"{origin}: tags: {exc}") from None
+
+
+def sequence_from_data(data: dict[str, Any], origin: str) -> Sequence:
+    """The sequence a parsed file describes; `origin` names the file in errors."""
     for key in data:
         if key not in TOP_KEYS:
             raise InvalidInput(f"{origin}: unknown key {key!r} (expected: {', '.join(TOP_KEYS)})")
@@ -186,6 +204,10 @@ def load_sequence_file(path: Path) -> Sequence:
         name=_text(data["name"], f"{origin}: name").strip(),
         entity=_text(data["entity"], f"{origin}: entity").strip().lower(),
         description=_text(data.get("description", ""), f"{origin}: description"),
+        owner=_text(data.get("owner", ""), f"{origin}: owner").strip(),
+        tags=_tags(data.get("tags", []), origin),
+        pacing=pacing_from(data, origin),
+        enroll=enroll_from(data, origin),
         steps=tuple(_step(raw, f"steps[{n}]", str(n), origin)
                     for n, raw in enumerate(raw_steps, start=1)),
         exit_on=_exit_on(data.get("exit_on"), origin),
@@ -247,52 +269,3 @@ def keep_step_ids(new: tuple[Step, ...], old: tuple[Step, ...]) -> tuple[Step, .
 
     return rebuild(new)
 
-
-def _plain(value: object) -> object:
-    return list(value) if isinstance(value, tuple) else value
-
-
-def _dump_condition(cond: Condition) -> dict[str, Any]:
-    if cond.kind is ConditionKind.PREVIOUS:
-        return {"previous": cond.previous}
-    if cond.kind is ConditionKind.REPLIED_WITHIN_DAYS:
-        return {"replied_within_days": cond.days}
-    raw: dict[str, Any] = {"column": cond.column, "op": cond.op.value}
-    if cond.value is not None:
-        raw["value"] = _plain(cond.value)
-    return raw
-
-
-def _dump_step(step: Step) -> dict[str, Any]:
-    raw: dict[str, Any] = {"type": step.type.value}
-    if step.is_wait:
-        raw.update(days=step.days, hours=step.hours)
-    if step.name:
-        raw["name"] = step.name
-    if step.description:
-        raw["description"] = step.description
-    if step.template:
-        raw["template"] = step.template
-    if step.condition is not None:
-        raw["if"] = _dump_condition(step.condition)
-    if step.is_condition:
-        raw["then"] = [_dump_step(s) for s in step.then]
-        raw["else"] = [_dump_step(s) for s in step.otherwise]
-    if step.type is StepType.UPDATE_RECORD:
-        raw["set"] = {column: _plain(value) for column, value in step.values}
-    if step.type is StepType.MOVE_TO_SEQUENCE:
-        raw["sequence"] = step.sequence
-    raw["id"] = step.id
-    return raw
-
-
-def dump_sequence(seq: Sequence) -> str:
-    """The sequence as a file that `load_sequence_file` reads back, branches and exit criteria
-    included. Step ids are written, so applying the file again keeps connected records on
-    their steps."""
-    data: dict[str, Any] = {"name": seq.name, "entity": seq.entity}
-    if seq.description:
-        data["description"] = seq.description
-    data["exit_on"] = sorted(e.value for e in seq.exit_on)
-    data["steps"] = [_dump_step(step) for step in seq.steps]
-    return tomli_w.dumps(data)

@@ -24,6 +24,7 @@ from connector.cli import (
     mock_commands,
     record_commands,
     sequence_commands,
+    stats_commands,
     sync_commands,
     walkthrough,
     web_commands,
@@ -177,6 +178,7 @@ sync_commands.register(app)
 mock_commands.register(app)
 doctor_command.register(app)
 web_commands.register(app)
+stats_commands.register(app)
 
 
 def run() -> None:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import glob
 import json
+import sys
 from dataclasses import replace
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -23,11 +25,17 @@ from connector.engine.models import (
     Sequence,
     SequenceStatus,
     StepType,
+    all_steps,
 )
-from connector.errors import InvalidInput, SeqsyncError
+from connector.engine.models import Step as StepModel
+from connector.engine.sequence_diff import differences
+from connector.errors import InvalidInput, RuleViolation, SeqsyncError
 from connector.pipeline.context import Message
 from connector.pipeline.results import SequenceDeleted
-from connector.sequence_file import keep_step_ids, load_sequence_file, moves_records
+from connector.sequence_export import sequence_toml
+from connector.sequence_file import keep_step_ids, load_sequence_file
+from connector.sequence_sections import enroll_text
+from connector.store import enrollment as enrollment_store
 from connector.store import sequences as seq_store
 from connector.sync.templates import check_against_crm
 from connector.wording import count
@@ -75,8 +83,25 @@ def show_sequence(seq: Sequence, headline: str) -> None:
     with get_state().app().store.begin() as db:
         connected = seq_store.connected_counts(db, [seq.id]).get(seq.id, 0)
         counts = seq_store.step_counts(db, seq.id)
-    out.emit(views.sequence_json(seq, connected, counts), headline,
-             views.properties_table(out, seq, connected), views.steps_table(out, seq, counts))
+    data = views.sequence_json(seq, connected, counts)
+    parts: list[Any] = [headline, views.properties_table(out, seq, connected),
+                        views.steps_table(out, seq, counts)]
+    if seq.enroll is not None:
+        with get_state().app().store.read() as db:
+            runs = enrollment_store.recent_runs(db, seq.id)
+        data["enrollment_runs"] = runs
+        parts.append(out.table(
+            ["sync at", "matched", "enrolled", "on another sequence", "ended it before",
+             "left for the next sync"],
+            ([r["at"], r["matched"], r["enrolled"], r["on_other_sequence"], r["ended_before"],
+              r["left_for_next_run"]] for r in runs),
+            title=f"Enrolment: {enroll_text(seq.enroll)} (last {len(runs)} syncs)",
+        ))
+    out.emit(data, *parts)
+
+
+Owner = Annotated[str | None, typer.Option(
+    "--owner", help="The CRM user who owns it (default: [engine] user).")]
 
 
 @app.command()
@@ -85,81 +110,190 @@ def create(
     entity: Annotated[str, typer.Option("--entity", help="lead or opportunity.")],
     description: Annotated[str, typer.Option("--description")] = "",
     exit_on: ExitOn = None,
+    owner: Owner = None,
+    tag: Annotated[list[str] | None, typer.Option("--tag", help="A tag (repeatable).")] = None,
 ) -> None:
     """Create an empty, inactive sequence."""
     seq = get_state().app().execute(
         Message.CREATE,
         Sequence(id="", name=name.strip(), entity=entity.strip().lower(),
-                 description=description, exit_on=_exit_on(exit_on)),
+                 description=description, exit_on=_exit_on(exit_on),
+                 owner=(owner or "").strip(), tags=engine_sequences.normalize_tags(tag or [])),
     )
     out = get_state().out
     out.emit(views.sequence_json(seq, 0),
              f"created sequence {seq.name!r} ({seq.id}), inactive: add steps, then activate it")
 
 
-@app.command()
-def apply(
-    files: Annotated[
-        list[Path], typer.Argument(metavar="FILE...", help="Sequence files (TOML).")
-    ],
-    activate: Annotated[bool, typer.Option("--activate", help="Activate them afterwards.")] = False,
-) -> None:
-    """Create a sequence from each file, or update the inactive sequence of that name.
+def _planned_apply(path: Path, wanted: Sequence) -> tuple[str, Sequence, Sequence | None]:
+    """What applying `wanted` would do: (verb, sequence to save, the one it replaces).
 
-    Every file is read and checked (templates included) before any is applied; with --json one
-    file prints one object, several print a list."""
-    # Files whose steps move records to other sequences go last: the targets exist by then.
-    wanted = sorted(((file, load_sequence_file(file)) for file in files),
-                    key=lambda pair: moves_records(pair[1]))
-    for file, seq in wanted:
-        _check_templates(seq, f"{file}: ")
-    applied = [_apply_one(file, seq, activate) for file, seq in wanted]
-    state = get_state()
-    if state.json and len(applied) > 1:
-        state.out.emit([views.sequence_json(seq, connected_count(seq.id)) for seq, _ in applied])
-        return
-    for seq, verb in applied:
-        show_sequence(seq, f"{verb} sequence {seq.name!r} ({seq.status.value})")
-
-
-def _apply_one(file: Path, wanted: Sequence, activate: bool) -> tuple[Sequence, str]:
-    app_ = get_state().app()
-    with app_.store.begin() as db:
+    An active sequence is only ever left as it is: applying its own file again is fine,
+    anything else names each change and asks for it to be deactivated first.
+    """
+    with get_state().app().store.begin() as db:
         existing_id = seq_store.name_owner(db, wanted.name)
         existing = seq_store.load_sequence(db, existing_id) if existing_id else None
+    if existing is None:
+        return "created", wanted, None
+    update = replace(wanted, id=existing.id, status=existing.status,
+                     owner=wanted.owner or existing.owner,
+                     created_on=existing.created_on, modified_on=existing.modified_on,
+                     steps=keep_step_ids(wanted.steps, existing.steps))
+    changes = differences(existing, update)
+    if not changes:
+        return "unchanged", existing, existing
+    if existing.is_active:
+        raise RuleViolation(
+            f"{path}: sequence {existing.name!r} is active: deactivate it first to apply "
+            f"{len(changes)} change{'s' if len(changes) != 1 else ''}: {'; '.join(changes)}"
+        )
+    return "updated", update, existing
+
+
+def expand_files(patterns: list[str]) -> list[Path]:
+    """File arguments with their globs expanded (quoted globs reach us unexpanded)."""
+    files: list[Path] = []
+    for pattern in patterns:
+        if glob.has_magic(pattern) and not Path(pattern).exists():
+            matched = sorted(glob.glob(pattern))
+            if not matched:
+                raise InvalidInput(f"{pattern}: no sequence file matches")
+            files.extend(Path(m) for m in matched)
+        else:
+            files.append(Path(pattern))
+    return list(dict.fromkeys(files))
+
+
+def targets_first(loaded: list[tuple[Path, Sequence]]) -> list[tuple[Path, Sequence]]:
+    """The files in an order where a sequence another one moves records to comes first (its
+    move step needs it to exist); otherwise as given."""
+    names = {seq_store.name_key(seq.name) for _, seq in loaded}
+
+    def targets(seq: Sequence) -> set[str]:
+        return {seq_store.name_key(s.sequence) for s in all_steps(seq.steps)
+                if s.type is StepType.MOVE_TO_SEQUENCE} & names
+
+    ordered: list[tuple[Path, Sequence]] = []
+    placed: set[str] = set()
+    waiting = list(loaded)
+    while waiting:
+        ready = [item for item in waiting if targets(item[1]) - {seq_store.name_key(
+            item[1].name)} <= placed] or waiting[:1]  # a cycle: as given
+        for item in ready:
+            ordered.append(item)
+            placed.add(seq_store.name_key(item[1].name))
+            waiting.remove(item)
+    return ordered
+
+
+@app.command()
+def apply(
+    files: Annotated[list[str], typer.Argument(help="Sequence files (TOML) or globs.")],
+    activate: Annotated[bool, typer.Option("--activate", help="Activate them afterwards.")] = False,
+) -> None:
+    """Create sequences from files, or update the inactive sequences of those names.
+
+    Every file is read and checked before any is saved, and all are saved together or none.
+    """
+    paths = expand_files(files)
+    loaded = [(path, load_sequence_file(path)) for path in paths]
+    for path, wanted in loaded:
+        _check_templates(wanted, f"{path}: ")
+    names: dict[str, Path] = {}
+    for path, wanted in loaded:
+        key = seq_store.name_key(wanted.name)
+        if key in names:
+            raise InvalidInput(f"{path}: sequence {wanted.name!r} is also in {names[key]}")
+        names[key] = path
+    loaded = targets_first(loaded)
+    plans = [(path, *_planned_apply(path, wanted)) for path, wanted in loaded]
+    app_ = get_state().app()
     now = app_.now()
+    shown = []
+    # One transaction: a file that cannot be saved or activated leaves nothing behind, and no
+    # other file of the same call is saved either.
+    with app_.pipeline.transaction() as tx:
+        for path, verb, seq, _ in plans:
+            try:
+                if verb == "created":
+                    seq = tx.execute(Message.CREATE, seq, now=now)
+                elif verb == "updated":
+                    seq = tx.execute(Message.UPDATE, seq, now=now)
+                if activate and not seq.is_active:
+                    seq = tx.execute(Message.ACTIVATE, seq.id, now=now)
+            except SeqsyncError as exc:
+                raise type(exc)(f"{path}: {exc}") from None
+            shown.append((seq, f"{path}: {verb} sequence {seq.name!r} ({seq.status.value})"))
+    if len(shown) == 1:
+        show_sequence(*shown[0])
+        return
+    out = get_state().out
+    out.emit([views.sequence_json(seq, connected_count(seq.id)) for seq, _ in shown],
+             *(line for _, line in shown))
+
+
+@app.command()
+def export(
+    seq: Seq,
+    output: Annotated[Path | None, typer.Option(
+        "--output", "-o", help="Write to this file (default: print it).")] = None,
+) -> None:
+    """Write the sequence as the TOML file `sequence apply` reads (step ids included)."""
+    found = find(seq)
+    text = sequence_toml(found)
+    out = get_state().out
+    if output is None:
+        if out.json_mode:
+            out.emit({"sequence": found.name, "id": found.id, "toml": text})
+        else:
+            sys.stdout.write(text)
+        return
     try:
-        # One transaction: a file that cannot be activated leaves nothing behind.
-        with app_.pipeline.transaction() as tx:
-            if existing is None:
-                seq = tx.execute(Message.CREATE, wanted, now=now)
-                verb = "created"
-            else:
-                update = replace(wanted, id=existing.id, owner=existing.owner,
-                                 steps=keep_step_ids(wanted.steps, existing.steps))
-                seq = tx.execute(Message.UPDATE, update, now=now)
-                verb = "updated"
-            if activate and not seq.is_active:
-                seq = tx.execute(Message.ACTIVATE, seq.id, now=now)
-    except SeqsyncError as exc:
-        raise type(exc)(f"{file}: {exc}") from None
-    return seq, verb
+        output.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise InvalidInput(f"{output}: cannot write the sequence file: {exc.strerror}") from None
+    out.emit({"sequence": found.name, "id": found.id, "file": str(output)},
+             f"wrote sequence {found.name!r} to {output}")
+
+
+def _fresh_ids(steps: tuple[StepModel, ...]) -> tuple[StepModel, ...]:
+    return tuple(replace(s, id=engine_sequences.new_id(), then=_fresh_ids(s.then),
+                         otherwise=_fresh_ids(s.otherwise)) for s in steps)
+
+
+@app.command()
+def clone(
+    seq: Seq,
+    new_name: Annotated[str, typer.Argument(metavar="NEW", help="Name of the copy.")],
+    owner: Owner = None,
+) -> None:
+    """Copy a sequence under a new name: same steps (new step ids) and tags, inactive."""
+    found = find(seq)
+    copy = replace(
+        found, id="", name=new_name.strip(), owner=(owner or found.owner).strip(),
+        steps=_fresh_ids(found.steps),
+    )
+    made = get_state().app().execute(Message.CREATE, copy)
+    show_sequence(made, f"cloned {found.name!r} as {made.name!r} ({made.id}), inactive")
 
 
 @app.command("list")
 def list_(
     status: Annotated[SequenceStatus | None, typer.Option("--status")] = None,
+    tag: Annotated[str | None, typer.Option("--tag", help="Only those with this tag.")] = None,
+    owner: Annotated[str | None, typer.Option("--owner", help="Only those of this owner.")] = None,
 ) -> None:
-    """List sequences."""
+    """List sequences (tags and owner compare case-insensitively)."""
     state = get_state()
-    found = readmodels.sequences_with_counts(state.app(), status)
+    found = readmodels.sequences_with_counts(state.app(), status, tag=tag, owner=owner)
     out = state.out
     out.emit(
         [views.sequence_json(s, n) for s, n in found],
         out.table(
-            ["name", "status", "entity", "activities", "connected", "owner", "id"],
-            ([s.name, s.status.value, s.entity, s.activity_count, n, s.owner, s.id]
-             for s, n in found),
+            ["name", "status", "entity", "activities", "connected", "owner", "tags", "id"],
+            ([s.name, s.status.value, s.entity, s.activity_count, n, s.owner,
+              ", ".join(s.tags), s.id] for s, n in found),
             title=f"{len(found)} sequence{'s' if len(found) != 1 else ''}",
         ),
     )

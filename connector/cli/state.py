@@ -17,14 +17,15 @@ from connector.errors import InvalidInput, SeqsyncError
 from connector.logs import configure_logging
 
 
-def parse_now(value: str | None) -> datetime | None:
-    """--now as ISO 8601; a time without a zone is taken as UTC."""
+def parse_now(value: str | None, option: str = "--now",
+              expected: str = "an ISO 8601 time") -> datetime | None:
+    """--now (or another time option) as ISO 8601; a time without a zone is taken as UTC."""
     if value is None:
         return None
     try:
         moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
     except ValueError:
-        raise InvalidInput(f"--now {value!r}: expected an ISO 8601 time") from None
+        raise InvalidInput(f"{option} {value!r}: expected {expected}") from None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 

@@ -17,6 +17,7 @@ from connector.cli.state import get_state
 from connector.errors import EXIT_OK, EXIT_PARTIAL, InvalidInput
 from connector.health import Health, MetricsServer
 from connector.metrics import LoopMetrics, SyncMetrics, refresh_state, run_with_textfile
+from connector.pipeline.pacing import held_back
 from connector.store import connections as connection_store
 from connector.store import overview, problems, quarantine
 from connector.store import runs as run_store
@@ -171,6 +172,7 @@ def status_command(
             "sequences": seq_store.load_summary(db),
             "quarantined": quarantine.listing(db),
             "template_problems": problems.load(db, problems.TEMPLATES),
+            "held_back": held_back(db, state.settings, state.app().now()),
         }
     out = state.out
     notes = [f"template problem (found by the last sync): {p}" for p in data["template_problems"]]
@@ -208,6 +210,11 @@ def status_command(
             [(q["table"], q["record_id"], when_text(q["since"], zone), q["error"])
              for q in data["quarantined"]],
             title="CRM rows quarantined (retried when they change, or on sync --full)",
+        ),
+        out.table(
+            ("held back (planned on the next allowed day)", "connections", "earliest due"),
+            [(h["reason"], h["connections"], h["earliest_due"]) for h in data["held_back"]],
+            title="held back by pacing caps",
         ),
     )
 

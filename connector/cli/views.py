@@ -10,6 +10,7 @@ from connector.cli.output import Output
 from connector.engine.models import Branch, ConditionKind, Sequence, Step, StepType
 from connector.engine.sequences import structure_problem
 from connector.labels import step_detail, when
+from connector.sequence_sections import enroll_table, enroll_text
 
 # Per step id: connections on it now, and how many took each branch of a condition.
 Counts = dict[str, dict[str, int]]
@@ -50,11 +51,21 @@ def step_json(step: Step, position: int | str, counts: Counts | None = None) -> 
     return data
 
 
+def _enroll_json(seq: Sequence) -> dict[str, Any] | None:
+    table = enroll_table(seq.enroll)
+    if table and "created_after" in table:
+        table["created_after"] = table["created_after"].isoformat()
+    return table
+
+
 def sequence_json(seq: Sequence, connected: int | None = None,
                   counts: Counts | None = None) -> dict[str, Any]:
     data: dict[str, Any] = {
         "id": seq.id, "name": seq.name, "description": seq.description, "entity": seq.entity,
-        "status": seq.status.value, "owner": seq.owner,
+        "status": seq.status.value, "owner": seq.owner, "tags": list(seq.tags),
+        "pacing": {"max_per_owner_per_day": seq.pacing.max_per_owner_per_day,
+                   "business_days": seq.pacing.business_days},
+        "enroll": _enroll_json(seq),
         "created_on": seq.created_on.isoformat() if seq.created_on else None,
         "modified_on": seq.modified_on.isoformat() if seq.modified_on else None,
         "activities": seq.activity_count,
@@ -103,6 +114,11 @@ def steps_table(out: Output, seq: Sequence, counts: Counts | None = None) -> Tab
 def properties_table(out: Output, seq: Sequence, connected: int) -> Table:
     rows = [
         ("name", seq.name), ("id", seq.id), ("owner", seq.owner), ("status", seq.status.value),
+        ("tags", ", ".join(seq.tags)),
+        ("pacing", (f"at most {seq.pacing.max_per_owner_per_day} activities per owner a day"
+                    if seq.pacing.max_per_owner_per_day else "no cap of its own")
+         + ("; waits in business days" if seq.pacing.business_days else "")),
+        ("enrolment rule", enroll_text(seq.enroll) if seq.enroll else "none (connect by hand)"),
         ("entity", seq.entity), ("description", seq.description),
         ("exit on", ", ".join(sorted(e.value for e in seq.exit_on)) or "(never)"),
         ("activities", seq.activity_count), ("connected records", connected),

@@ -9,7 +9,7 @@ import hashlib
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 from types import MappingProxyType
 
@@ -174,6 +174,28 @@ class Step:
 
 
 @dataclass(frozen=True, slots=True)
+class Pacing:
+    """A sequence's own pacing, on top of the global [pacing] settings."""
+
+    max_per_owner_per_day: int | None = None  # activities this sequence creates per owner/day
+    business_days: bool = False  # waits count working days and hours of the record's owner
+
+
+@dataclass(frozen=True, slots=True)
+class EnrollRule:
+    """A segment: which records every sync connects to the sequence by itself.
+
+    `where` holds COLUMN=VALUE conditions, as `connect --where` takes them (local fields or the
+    mapping's extra columns); `created_after` compares the mapped `createdon` column.
+    """
+
+    where: tuple[tuple[str, str], ...] = ()
+    created_after: date | None = None
+    max_per_run: int = 500
+    reenroll_after_days: int | None = None  # None: a record that ended it never comes back
+
+
+@dataclass(frozen=True, slots=True)
 class Sequence:
     id: str
     name: str
@@ -185,6 +207,9 @@ class Sequence:
     modified_on: datetime | None = None
     steps: tuple[Step, ...] = ()
     exit_on: frozenset[ExitCriterion] = ALL_EXITS
+    tags: tuple[str, ...] = ()  # free-form labels, kept sorted and unique
+    pacing: Pacing = Pacing()
+    enroll: EnrollRule | None = None
 
     @property
     def is_active(self) -> bool:

@@ -44,6 +44,8 @@ from connector.engine.tree import layout
 
 # Maps an activity step's due time to the time it may really be planned (business hours...).
 DueAdjuster = Callable[[Step, datetime], datetime]
+# When a wait step started at the given time really ends (business days: see engine.pacing).
+WaitEnd = Callable[[Step, datetime], datetime]
 
 # A record's column values by Web API column name, for column conditions.
 Columns = Mapping[str, object]
@@ -142,12 +144,14 @@ def plan_due(
     now: datetime,
     adjust: DueAdjuster | None = None,
     columns: Columns | None = None,
+    wait_end: WaitEnd | None = None,
 ) -> Transition:
     """Run everything of `connection` that is due at `now`: completes due waits, chooses branches,
     carries out commands, plans the next activity.
 
     Does nothing for an inactive sequence or a connection that is waiting on an activity.
-    `columns` are the record's values for column conditions.
+    `columns` are the record's values for column conditions. `wait_end` counts a wait in
+    business time (pacing); a wait then ends when both it and the plain wait are over.
     """
     if not seq.is_active:
         return Transition(connection)
@@ -161,6 +165,13 @@ def plan_due(
         if step is None:
             return _lost(connection, now)
         at = connection.due_at
+        if step.is_wait and wait_end is not None:
+            over = wait_end(step, connection.step_started_on)
+            if over > now:
+                connection = replace(connection, due_at=over)  # completes on a later run
+                deferred = True
+                break
+            at = max(at, over)
         if step.type is StepType.CONDITION:
             assert step.condition is not None
             branch = Branch.THEN if holds(step.condition, connection, at, columns) else Branch.ELSE

@@ -449,3 +449,19 @@ def check_columns(seq: Sequence, columns: TableColumns) -> None:
                 raise InvalidInput(
                     f"{where}: column {column!r} holds {kind} values, not {bad!r}"
                 )
+
+
+MAX_TAG = 64
+
+
+def normalize_tags(values: Iterable[str]) -> tuple[str, ...]:
+    """Tags as stored: trimmed, unique case-insensitively, sorted; an empty tag is a mistake."""
+    seen: dict[str, str] = {}
+    for value in values:
+        tag = value.strip()
+        if not tag:
+            raise InvalidInput("a tag cannot be empty")
+        if len(tag) > MAX_TAG:
+            raise InvalidInput(f"tag {tag[:20]!r}... is longer than {MAX_TAG} characters")
+        seen.setdefault(tag.lower(), tag)
+    return tuple(sorted(seen.values(), key=str.lower))

@@ -18,6 +18,17 @@ LOOKUP_NOTE = "@Microsoft.Dynamics.CRM.lookuplogicalname"
 _BIND = re.compile(r"^(?:.*/)?(?P<set>[A-Za-z_]\w*)\((?P<key>[^()]+)\)$")
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 ORG_NAMESPACE = uuid.UUID("6f1b1c33-7e0a-4c57-9a43-0a2b9f0d5e11")
+# A few Windows time zones, by Dataverse timezonecode: (standardname, userinterfacename).
+TIME_ZONES = {
+    4: ("Pacific Standard Time", "(GMT-08:00) Pacific Time (US & Canada)"),
+    35: ("Eastern Standard Time", "(GMT-05:00) Eastern Time (US & Canada)"),
+    85: ("GMT Standard Time", "(GMT) Greenwich Mean Time : Dublin, Edinburgh, Lisbon, London"),
+    105: ("Romance Standard Time", "(GMT+01:00) Brussels, Copenhagen, Madrid, Paris"),
+}
+ZONE_BIAS = {4: 480, 35: 300, 85: 0, 105: -60}  # minutes; UTC = local + bias (Windows)
+# Per user in creation order (app user, Avery, Blake, Casey): timezonecode, working day.
+USER_ZONES = ((85, "08:00", "17:00"), (105, "08:00", "17:00"), (35, "09:00", "18:00"),
+              (4, "08:00", "17:00"))
 
 RefResolver = Callable[[str], str | None]
 
@@ -106,6 +117,19 @@ class Dataverse:
                     "isdisabled": False, "applicationid": None,
                     "_businessunitid_value": self.business_unit_id,
                     "createdon": now, "modifiedon": now,
+                })
+            for (user_id, *_), (code, start, stop) in zip(users, USER_ZONES, strict=True):
+                self.store.put("usersettingscollection", user_id, {
+                    "systemuserid": user_id, "timezonecode": code,
+                    "timezonebias": ZONE_BIAS[code], "workdaystarttime": start,
+                    "workdaystoptime": stop, "localeid": 1033,
+                })
+            for code, (standard, display) in TIME_ZONES.items():
+                zone_id = str(uuid.uuid5(ORG_NAMESPACE, f"timezone-{code}"))
+                self.store.put("timezonedefinitions", zone_id, {
+                    "timezonedefinitionid": zone_id, "timezonecode": code,
+                    "standardname": standard, "userinterfacename": display,
+                    "bias": ZONE_BIAS[code], "retiredorder": 0,
                 })
 
     def seller_ids(self) -> list[str]:

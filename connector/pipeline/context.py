@@ -12,6 +12,7 @@ from sqlalchemy import Connection
 
 if TYPE_CHECKING:
     from connector.config import Settings
+    from connector.engine.pacing import OwnerPacing
     from connector.engine.progression import DueAdjuster
     from connector.pipeline.pipeline import Pipeline
 
@@ -78,6 +79,8 @@ class Context:
     # The open transaction (None in asynchronous plugins, which run after commit).
     db: Connection | None = None
     pipeline: Pipeline | None = field(default=None, repr=False)
+    # Owners' working hours and business-day waits for StepDue (set by the pacing rule).
+    pacing: OwnerPacing | None = None
     # Asynchronous plugin runs queued for after the outermost commit (shared with nested ones).
     after_commit: list[tuple[Any, Context]] = field(default_factory=list, repr=False)
 

@@ -364,8 +364,14 @@ def _step_due(ctx: Context) -> None:
         if seq is None or not seq.is_active or due is None or due > ctx.now:
             result.skipped += 1
             continue
-        tr = progression.plan_due(connection, seq, ctx.now, adjust if adjusters else None,
-                                  columns.get(connection.record_id))
+        connection_adjust = adjust if adjusters else None
+        wait_end = None
+        if ctx.pacing is not None:
+            owner = owners.get(connection.record_id, ("", None, None))[1]
+            connection_adjust = ctx.pacing.adjuster(owner, connection_adjust)
+            wait_end = ctx.pacing.wait_end(owner, seq)
+        tr = progression.plan_due(connection, seq, ctx.now, connection_adjust,
+                                  columns.get(connection.record_id), wait_end)
         transitions.append((connection, tr))
         result.planned += sum(isinstance(e, PlanActivity) for e in tr.effects)
         result.updates += sum(isinstance(e, UpdateRecord) for e in tr.effects)

@@ -39,6 +39,7 @@ class StepDueResult:
     connections: int = 0  # connections looked at
     planned: int = 0  # activities put in the outbox
     deferred: int = 0  # due steps a plugin moved later (business hours)
+    held_back: int = 0  # due connections the daily cap keeps for a later day (pacing)
     waits_completed: int = 0
     completed: int = 0  # connections that ended with `completed`
     moved: int = 0  # connections that moved to another sequence

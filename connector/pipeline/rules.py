@@ -14,7 +14,7 @@ from connector.engine.models import (
 from connector.errors import EditConflict, InvalidInput, NotFound, RuleViolation
 from connector.pipeline.checks import connect_refusals, require_active
 from connector.pipeline.context import Context, Message, PluginStep, Stage, plugin
-from connector.store import connections as connection_store
+from connector.store import connections as conn_store
 from connector.store import sequences as seq_store
 
 MAX_NAME = 200
@@ -136,7 +136,7 @@ def connect_preconditions(ctx: Context) -> None:
 def disassociate_on_delete(ctx: Context) -> None:
     """Deleting a sequence ends every connection with `sequence_deleted` (a nested message)."""
     seq: Sequence = ctx.pre_image
-    record_ids = [c.record_id for c in connection_store.of_sequence(ctx.database, seq.id)]
+    record_ids = [c.record_id for c in conn_store.of_sequence(ctx.database, seq.id)]
     if record_ids:
         result = ctx.execute(
             Message.DISCONNECT, DisconnectRequest(record_ids, EndReason.SEQUENCE_DELETED)
@@ -145,7 +145,7 @@ def disassociate_on_delete(ctx: Context) -> None:
 
 
 def _disconnect(ctx: Context, record_ids: list[str], reason: EndReason) -> int:
-    current = connection_store.current_by_record(ctx.database, record_ids)
+    current = conn_store.current_by_record(ctx.database, record_ids)
     if not current:
         return 0
     result = ctx.execute(Message.DISCONNECT, DisconnectRequest(list(current), reason))

@@ -135,6 +135,11 @@ def parse_where(pairs: Iterable[str]) -> dict[str, str]:
     return where
 
 
+def where_condition(column: str, value: str) -> ColumnElement[bool]:
+    """One `--where COLUMN=VALUE` condition (also a segment rule's)."""
+    return _condition(column, value)
+
+
 def _condition(column: str, value: str) -> ColumnElement[bool]:
     if column in ("is_open", "is_deleted"):
         flag = value.strip().lower()

@@ -78,6 +78,11 @@ sequences = Table(
     Column("modified_on", UTC, nullable=False),
     # Buyer signals that end its connections (revision 0004): comma-separated, "" for none.
     Column("exit_on", String(64), nullable=False, server_default="reply,meeting,bounce"),
+    Column("tags", JSON, nullable=False, default=list),  # revision 0005_team_ops
+    # {"max_per_owner_per_day": n, "business_days": bool}; revision 0006_team_pacing
+    Column("pacing", JSON, nullable=True),
+    # The segment rule ([enroll] of its file); revision 0007_team_segments.
+    Column("enroll", JSON, nullable=True),
 )
 
 steps = Table(
@@ -164,6 +169,29 @@ connection_history = Table(
     Index("ix_history_connection", "connection_id"),
     # Revision 0004: branch counts per condition step for `sequence show`.
     Index("ix_history_sequence_event", "sequence_id", "event", "step_id"),
+    # Revision 0005_team_ops, for `sequence stats`: counts by event and reason, and each
+    # connection's events in order (time on step), both read from the index alone.
+    Index("ix_history_sequence_stats", "sequence_id", "event", "reason", "step_id", "at",
+          "message"),
+    Index("ix_history_sequence_connection", "sequence_id", "connection_id", "id", "event",
+          "step_id", "at"),
+    # Revision 0007_team_segments: which records a sequence had before, and when they left.
+    Index("ix_history_sequence_record", "sequence_id", "record_id", "event", "at"),
+)
+
+# What each sync's enrolment did per sequence (revision 0007_team_segments).
+enrollment_runs = Table(
+    "enrollment_runs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("sequence_id", ID, nullable=False),
+    Column("at", UTC, nullable=False),
+    Column("matched", Integer, nullable=False),  # open records the rule matches
+    Column("enrolled", Integer, nullable=False),
+    Column("on_other_sequence", Integer, nullable=False),  # left alone
+    Column("ended_before", Integer, nullable=False),  # not re-enrolled (yet)
+    Column("left_for_next_run", Integer, nullable=False),  # over max_per_run
+    Index("ix_enrollment_runs_sequence", "sequence_id", "id"),
 )
 
 # Activities to create in the CRM, and what became of them. The activity_id is deterministic
@@ -195,6 +223,21 @@ outbox = Table(
     Index("ix_outbox_status", "status", "activity_type"),
     Index("ix_outbox_connection", "connection_id"),
     Index("ix_outbox_record", "record_id"),  # revision 0002: a record's activities
+    # Revision 0006_team_pacing: what each owner got today, for the daily cap.
+    Index("ix_outbox_owner_created", "owner_id", "created_on"),
+)
+
+# CRM users' settings as read from `usersettingscollection` (revision 0006_team_pacing): the
+# time zone and working hours pacing uses for the records they own.
+owner_settings = Table(
+    "owner_settings",
+    metadata,
+    Column("owner_id", ID, primary_key=True),
+    Column("timezone", String(64), nullable=True),  # IANA name; None: not mappable
+    Column("timezonecode", Integer, nullable=True),
+    Column("work_start", String(5), nullable=True),  # "08:00"
+    Column("work_end", String(5), nullable=True),
+    Column("read_on", UTC, nullable=False),
 )
 
 # Column updates of update_record steps, to send to the CRM (revision 0004). The id is

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import date
 from typing import Any
 
 from sqlalchemy import Connection, Row, delete, func, insert, select, update
@@ -12,8 +13,10 @@ from connector.engine.models import (
     Branch,
     Condition,
     ConditionKind,
+    EnrollRule,
     ExitCriterion,
     Op,
+    Pacing,
     Sequence,
     SequenceStatus,
     Step,
@@ -76,6 +79,7 @@ def _sequence(row: Row, its_steps: tuple[Step, ...]) -> Sequence:
         id=row.id, name=row.name, entity=row.entity, status=SequenceStatus(row.status),
         description=row.description, owner=row.owner, created_on=row.created_on,
         modified_on=row.modified_on, steps=its_steps, exit_on=_exit_on(row.exit_on),
+        tags=tuple(row.tags or ()), pacing=_pacing(row.pacing), enroll=_enroll(row.enroll),
     )
 
 
@@ -142,9 +146,40 @@ def _row(seq: Sequence) -> dict[str, object]:
     return {
         "name": seq.name.strip(), "name_key": name_key(seq.name), "description": seq.description,
         "entity": seq.entity, "status": seq.status.value, "owner": seq.owner,
-        "created_on": seq.created_on, "modified_on": seq.modified_on,
+        "created_on": seq.created_on, "modified_on": seq.modified_on, "tags": list(seq.tags),
         "exit_on": ",".join(sorted(e.value for e in seq.exit_on)),
+        "enroll": None if seq.enroll is None else {
+            "where": [list(pair) for pair in seq.enroll.where],
+            "created_after": (seq.enroll.created_after.isoformat()
+                              if seq.enroll.created_after else None),
+            "max_per_run": seq.enroll.max_per_run,
+            "reenroll_after_days": seq.enroll.reenroll_after_days,
+        },
+        "pacing": None if seq.pacing == Pacing() else {
+            "max_per_owner_per_day": seq.pacing.max_per_owner_per_day,
+            "business_days": seq.pacing.business_days,
+        },
     }
+
+
+def _enroll(value: dict[str, Any] | None) -> EnrollRule | None:
+    if not value:
+        return None
+    after = value.get("created_after")
+    return EnrollRule(
+        where=tuple((str(c), str(v)) for c, v in value.get("where") or []),
+        created_after=date.fromisoformat(after) if after else None,
+        max_per_run=int(value.get("max_per_run") or 500),
+        reenroll_after_days=value.get("reenroll_after_days"),
+    )
+
+
+def _pacing(value: dict[str, object] | None) -> Pacing:
+    if not value:
+        return Pacing()
+    cap = value.get("max_per_owner_per_day")
+    return Pacing(max_per_owner_per_day=int(cap) if isinstance(cap, int) else None,
+                  business_days=bool(value.get("business_days")))
 
 
 def foreign_step_ids(db: Connection, seq: Sequence) -> set[str]:

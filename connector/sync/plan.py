@@ -25,6 +25,7 @@ def plan(ctx: SyncContext) -> None:
     ctx.progress.phase("plan")
     for result in plan_due_batches(ctx.app, ctx.now):
         ctx.report.activities_planned += result.planned
+        ctx.report.held_back += result.held_back
         ctx.progress.advance(result.connections)
 
 

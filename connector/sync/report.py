@@ -21,6 +21,8 @@ class RunReport:
     full_reads: list[str] = field(default_factory=list)
     disconnected: Counter[str] = field(default_factory=Counter)  # by reason
     activities_planned: int = 0
+    enrolled: Counter[str] = field(default_factory=Counter)  # by sequence name (segments)
+    held_back: int = 0  # due connections the pacing caps keep for a later day
     activities_created: Counter[str] = field(default_factory=Counter)  # by type
     activities_already_existed: int = 0
     activities_completed: int = 0
@@ -66,6 +68,8 @@ class RunReport:
             "full_reads": list(self.full_reads),
             "records_disconnected": dict(self.disconnected),
             "activities_planned": self.activities_planned,
+            "enrolled": dict(self.enrolled),
+            "held_back": self.held_back,
             "activities_created": dict(self.activities_created),
             "activities_already_existed": self.activities_already_existed,
             "activities_completed": self.activities_completed,

@@ -24,7 +24,9 @@ from connector.store import connections as connection_store
 from connector.store import runs as run_store
 from connector.sync.crm import CrmWriter, ReadOnlyCrm, make_client
 from connector.sync.dryrun import RecordingWriter, scratch_state
+from connector.sync.enroll import enroll
 from connector.sync.lock import RunLock, lock_path_for
+from connector.sync.owners import read_owner_settings
 from connector.sync.plan import plan
 from connector.sync.progress import LogProgress, Progress
 from connector.sync.pull import pull
@@ -89,9 +91,11 @@ def run_sync(
         try:
             client.whoami()  # proves the credentials and reads the server's parallelism hint
             pull(ctx)
+            read_owner_settings(ctx)
             reconcile(ctx)
             watch_signal_tables(ctx)
             check_templates(ctx, Templates(reader, mappings.template))
+            enroll(ctx)
             plan(ctx)
             touched = push(ctx, writer)
             if touched and not dry_run:

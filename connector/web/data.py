@@ -90,6 +90,6 @@ def backlog(app: App, now: datetime) -> dict[str, int]:
 def outcomes(app: App, seq: Sequence) -> dict[str, Any]:
     """Records on each step now (a funnel down the sequence) and how connections ended."""
     with app.store.begin() as db:
-        on_step = stats_store.step_counts(db, seq.id)
-        ended = stats_store.endings(db, seq.id)
-    return {"steps": [(step, on_step.get(step.id, 0)) for step in seq.steps], "endings": ended}
+        counts = stats_store.history_counts(db, seq.id)
+    return {"steps": [(step, counts.on_step.get(step.id, 0)) for step in seq.steps],
+            "endings": dict(counts.ended)}

@@ -17,7 +17,7 @@ from connector.engine import sequences as engine_sequences
 from connector.engine.models import Sequence, Step, StepType
 from connector.errors import InvalidInput, RuleViolation
 from connector.pipeline.context import Message
-from connector.sequence_file import dump_sequence
+from connector.sequence_export import sequence_toml
 from connector.web import data
 from connector.web.access import Ctx, action, redirect, view
 
@@ -139,7 +139,7 @@ def properties(ctx: Ctx) -> Response:
 def export(ctx: Ctx) -> Response:
     seq = data.sequence(ctx.console.app, ctx.param("id"))
     filename = re.sub(r"[^A-Za-z0-9_-]+", "-", seq.name).strip("-").lower() or "sequence"
-    return Response(dump_sequence(seq), media_type="application/toml", headers={
+    return Response(sequence_toml(seq), media_type="application/toml", headers={
         "Content-Disposition": f'attachment; filename="{filename}.toml"',
     })
 

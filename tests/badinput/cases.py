@@ -161,7 +161,7 @@ SEQUENCE_CASES = [
     _seq("step_name_blank", "step 3", "name"),
     _seq("step_name_number", "step 1", "name"),
     _seq("step_id_number", "step 1", "id"),
-    _seq("unknown_top_key", "owner"),
+    _seq("unknown_top_key", "manager"),
     _seq("name_missing", "name"),
     _seq("name_blank", "name"),
     _seq("name_number", "name"),
