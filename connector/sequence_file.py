@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from connector.engine.models import (
     ALL_EXITS,
@@ -34,6 +34,7 @@ from connector.sequence_sections import enroll_from, pacing_from
 from connector.tomlfile import read_toml
 from connector.wording import article
 
+T = TypeVar("T")
 TOP_KEYS = {"name", "description", "entity", "exit_on", "owner", "tags", "pacing", "enroll",
             "steps"}
 COMMON_KEYS = {"type", "name", "description", "id"}
@@ -221,14 +222,35 @@ def sequence_from_data(data: dict[str, Any], origin: str) -> Sequence:
 
 
 def load_sequence_files(paths: list[Path]) -> list[Sequence]:
-    """Several files, those that move records to other sequences last: a move's target must
-    exist when the sequence moving to it is saved."""
-    return sorted((load_sequence_file(path) for path in paths), key=moves_records)
+    """Several files, in an order where a move's target is saved before the sequence moving
+    records to it."""
+    return [seq for _, seq in targets_first([(path, load_sequence_file(path)) for path in paths])]
 
 
-def moves_records(seq: Sequence) -> bool:
-    """Whether the sequence moves records to another one (so it is saved after the others)."""
-    return any(s.type is StepType.MOVE_TO_SEQUENCE for s in all_steps(seq.steps))
+def _name_key(name: str) -> str:
+    return name.strip().lower()
+
+
+def targets_first(loaded: list[tuple[T, Sequence]]) -> list[tuple[T, Sequence]]:
+    """The files in an order where a sequence another one moves records to comes first (its
+    move step needs it to exist); otherwise as given."""
+    names = {_name_key(seq.name) for _, seq in loaded}
+
+    def targets(seq: Sequence) -> set[str]:
+        return {_name_key(s.sequence) for s in all_steps(seq.steps)
+                if s.type is StepType.MOVE_TO_SEQUENCE} & names
+
+    ordered: list[tuple[T, Sequence]] = []
+    placed: set[str] = set()
+    waiting = list(loaded)
+    while waiting:
+        ready = [item for item in waiting if targets(item[1]) - {_name_key(
+            item[1].name)} <= placed] or waiting[:1]  # a cycle: as given
+        for item in ready:
+            ordered.append(item)
+            placed.add(_name_key(item[1].name))
+            waiting.remove(item)
+    return ordered
 
 
 def keep_step_ids(new: tuple[Step, ...], old: tuple[Step, ...]) -> tuple[Step, ...]:

@@ -25,7 +25,6 @@ from connector.engine.models import (
     Sequence,
     SequenceStatus,
     StepType,
-    all_steps,
 )
 from connector.engine.models import Step as StepModel
 from connector.engine.sequence_diff import differences
@@ -33,10 +32,11 @@ from connector.errors import InvalidInput, RuleViolation, SeqsyncError
 from connector.pipeline.context import Message
 from connector.pipeline.results import SequenceDeleted
 from connector.sequence_export import sequence_toml
-from connector.sequence_file import keep_step_ids, load_sequence_file
+from connector.sequence_file import keep_step_ids, load_sequence_file, targets_first
 from connector.sequence_sections import enroll_text
 from connector.store import enrollment as enrollment_store
 from connector.store import sequences as seq_store
+from connector.store import stats as stats_store
 from connector.sync.templates import check_against_crm
 from connector.wording import count
 
@@ -82,7 +82,7 @@ def show_sequence(seq: Sequence, headline: str) -> None:
     out = get_state().out
     with get_state().app().store.begin() as db:
         connected = seq_store.connected_counts(db, [seq.id]).get(seq.id, 0)
-        counts = seq_store.step_counts(db, seq.id)
+        counts = stats_store.step_counts(db, seq.id)
     data = views.sequence_json(seq, connected, counts)
     parts: list[Any] = [headline, views.properties_table(out, seq, connected),
                         views.steps_table(out, seq, counts)]
@@ -163,28 +163,6 @@ def expand_files(patterns: list[str]) -> list[Path]:
         else:
             files.append(Path(pattern))
     return list(dict.fromkeys(files))
-
-
-def targets_first(loaded: list[tuple[Path, Sequence]]) -> list[tuple[Path, Sequence]]:
-    """The files in an order where a sequence another one moves records to comes first (its
-    move step needs it to exist); otherwise as given."""
-    names = {seq_store.name_key(seq.name) for _, seq in loaded}
-
-    def targets(seq: Sequence) -> set[str]:
-        return {seq_store.name_key(s.sequence) for s in all_steps(seq.steps)
-                if s.type is StepType.MOVE_TO_SEQUENCE} & names
-
-    ordered: list[tuple[Path, Sequence]] = []
-    placed: set[str] = set()
-    waiting = list(loaded)
-    while waiting:
-        ready = [item for item in waiting if targets(item[1]) - {seq_store.name_key(
-            item[1].name)} <= placed] or waiting[:1]  # a cycle: as given
-        for item in ready:
-            ordered.append(item)
-            placed.add(seq_store.name_key(item[1].name))
-            waiting.remove(item)
-    return ordered
 
 
 @app.command()

@@ -25,7 +25,7 @@ from connector.engine.models import (
 )
 from connector.errors import NotFound
 from connector.store.chunks import chunks, unique
-from connector.store.schema import connection_history, connections, sequences, steps
+from connector.store.schema import connections, sequences, steps
 
 
 def _condition(settings: dict[str, Any]) -> Condition | None:
@@ -235,27 +235,6 @@ def connected_counts(db: Connection, ids: Iterable[str]) -> dict[str, int]:
             .group_by(connections.c.sequence_id)
         )
         counts.update({sequence_id: n for sequence_id, n in db.execute(query)})
-    return counts
-
-
-def step_counts(db: Connection, sequence_id: str) -> dict[str, dict[str, int]]:
-    """Per step id: connections on it now (`on_step`), and for conditions how many times each
-    branch was taken (`then`, `else`), over the sequence's whole history."""
-    counts: dict[str, dict[str, int]] = {}
-    on_step = (
-        select(connections.c.step_id, func.count())
-        .where(connections.c.sequence_id == sequence_id).group_by(connections.c.step_id)
-    )
-    for step_id, n in db.execute(on_step):
-        counts.setdefault(step_id, {})["on_step"] = n
-    took = (
-        select(connection_history.c.step_id, connection_history.c.message, func.count())
-        .where(connection_history.c.sequence_id == sequence_id,
-               connection_history.c.event == "branch")
-        .group_by(connection_history.c.step_id, connection_history.c.message)
-    )
-    for step_id, branch, n in db.execute(took):
-        counts.setdefault(step_id, {})[str(branch)] = n
     return counts
 
 

@@ -105,6 +105,27 @@ def _branches(db: Connection, where: list[ColumnElement[bool]]) -> dict[str, dic
     return dict(taken)
 
 
+def on_step_counts(db: Connection, sequence_id: str) -> dict[str, int]:
+    """Step id -> connections on it now."""
+    query = (
+        select(connections.c.step_id, func.count())
+        .where(connections.c.sequence_id == sequence_id)
+        .group_by(connections.c.step_id)
+    )
+    return {step_id: n for step_id, n in db.execute(query)}
+
+
+def step_counts(db: Connection, sequence_id: str) -> dict[str, dict[str, int]]:
+    """Per step id: connections on it now (`on_step`), and for conditions how many times each
+    branch was taken (`then`, `else`), over the sequence's whole history (`sequence show`)."""
+    counts: dict[str, dict[str, int]] = {
+        step_id: {"on_step": n} for step_id, n in on_step_counts(db, sequence_id).items()
+    }
+    for step_id, taken in _branches(db, _where(sequence_id, None)).items():
+        counts.setdefault(step_id, {}).update(taken)
+    return counts
+
+
 def history_counts(db: Connection, sequence_id: str, since: datetime | None = None,
                    ) -> HistoryCounts:
     """Everything `sequence stats` needs for one sequence, in six indexed queries."""
@@ -127,13 +148,7 @@ def history_counts(db: Connection, sequence_id: str, since: datetime | None = No
             ended[reason or "unknown"] += n
     for (_, reason), n in _closed_split(db, where).items():
         ended[reason] += n
-    on_step: dict[str, int] = {
-        step_id: n for step_id, n in db.execute(
-            select(connections.c.step_id, func.count())
-            .where(connections.c.sequence_id == sequence_id)
-            .group_by(connections.c.step_id)
-        )
-    }
+    on_step = on_step_counts(db, sequence_id)
     return HistoryCounts(
         connected=connected, active=sum(on_step.values()), ended=dict(ended),
         by_step={k: dict(v) for k, v in by_step.items()}, on_step=on_step,
