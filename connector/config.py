@@ -37,6 +37,12 @@ def _https(value: str, key: str) -> str:
 
 class StateConfig(Section):
     url: str = Field(default="sqlite:///seqsync.db", description="SQLAlchemy database URL")
+    # Server databases only (PostgreSQL): connections each process may hold. A sync holds one
+    # for its transaction plus one per parallel push chunk; see docs/production.md for sizing.
+    pool_size: int = Field(default=5, ge=1, le=200)
+    max_overflow: int = Field(default=5, ge=0, le=200)
+    pool_timeout: float = Field(default=30.0, gt=0)
+    connect_timeout: float = Field(default=10.0, gt=0)
 
 
 class CrmConfig(Section):

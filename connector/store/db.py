@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -13,9 +14,9 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, create_engine, event, make_url
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 
-from connector.errors import StateError
+from connector.errors import EXIT_PARTIAL, StateError
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 BUSY_TIMEOUT_MS = 10_000
@@ -45,12 +46,42 @@ def _sqlite_setup(engine: Engine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+@dataclass(frozen=True)
+class PoolOptions:
+    """Connection pool of a server database ([state] pool_size, max_overflow, ...)."""
+
+    size: int = 5
+    max_overflow: int = 5
+    timeout: float = 30.0
+    connect_timeout: float = 10.0
+
+    def engine_kwargs(self) -> dict[str, Any]:
+        return {
+            "pool_size": self.size,
+            "max_overflow": self.max_overflow,
+            "pool_timeout": self.timeout,
+            # A connection the server dropped while idle in the pool is replaced, not used.
+            "pool_pre_ping": True,
+            "connect_args": {"connect_timeout": max(1, round(self.connect_timeout))},
+        }
+
+
+class StateLost(StateError):
+    """The server database went away mid-run: the run stops (exit 1), the next one continues.
+
+    Whatever the open transaction held is rolled back by the server; committed work stays.
+    """
+
+    exit_code = EXIT_PARTIAL
+
+
 class Store:
     """One state database. `begin()` gives a transaction; errors become StateError."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, pool: PoolOptions | None = None) -> None:
         try:
-            self.engine: Engine = create_engine(url)
+            kwargs = {} if url.startswith("sqlite") else (pool or PoolOptions()).engine_kwargs()
+            self.engine: Engine = create_engine(url, **kwargs)
         except (SQLAlchemyError, ValueError, ImportError) as exc:
             what = "its database driver is not installed: " if isinstance(exc, ImportError) else ""
             raise StateError(f"[state] url: cannot use {_safe(url)!r}: {what}{exc}") from None
@@ -59,8 +90,13 @@ class Store:
             if self.engine.dialect.name == "sqlite"
             else self.engine.url.render_as_string(hide_password=True)
         )
-        if self.engine.dialect.name == "sqlite":
+        self.dialect = self.engine.dialect.name
+        if self.dialect == "sqlite":
             _sqlite_setup(self.engine)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.dialect == "sqlite"
 
     @contextmanager
     def begin(self) -> Iterator[Connection]:
@@ -68,22 +104,32 @@ class Store:
         try:
             with self.engine.begin() as conn:
                 yield conn
-        except (OperationalError, sqlite3.OperationalError) as exc:
+        except (OperationalError, sqlite3.OperationalError, InterfaceError) as exc:
             # The raw driver error too: bulk writes go through the driver's own executemany.
             raise self._state_error(exc) from None
 
-    def state_error(self, exc: OperationalError | sqlite3.OperationalError) -> StateError:
+    def state_error(self, exc: Exception) -> StateError:
         """The same one-line StateError for a database error met outside `begin()`."""
         return self._state_error(exc)
 
-    def _state_error(self, exc: OperationalError | sqlite3.OperationalError) -> StateError:
+    def _state_error(self, exc: Exception) -> StateError:
         orig = getattr(exc, "orig", None)
-        text = str(orig) if orig is not None else str(exc)
+        text = (str(orig) if orig is not None else str(exc)).strip().splitlines()[0]
+        if getattr(exc, "connection_invalidated", False) or isinstance(exc, InterfaceError):
+            return StateLost(
+                f"{self.where}: lost the connection to the state database ({text}); "
+                "this run stops, the next one continues"
+            )
         if "locked" in text or "busy" in text:
             return StateError(
                 f"{self.where}: the state database is locked by another process; try again"
             )
         return StateError(f"[state] url: {self.where}: cannot use the state database: {text}")
+
+    def revision(self) -> str | None:
+        """The schema revision the database is at; None for an empty database."""
+        with self.begin() as conn:
+            return MigrationContext.configure(conn).get_current_revision()
 
     def migrate(self) -> None:
         """Bring the schema to the newest revision; refuse a database from a newer seqsync."""
@@ -122,9 +168,9 @@ def _known(script: ScriptDirectory, revision: str) -> bool:
         return False
 
 
-def open_store(url: str) -> Store:
+def open_store(url: str, pool: PoolOptions | None = None) -> Store:
     """Open the database at `url` and migrate it (a fresh database is created at head)."""
-    store = Store(url)
+    store = Store(url, pool)
     try:
         store.migrate()
     except Exception:

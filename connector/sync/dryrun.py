@@ -14,9 +14,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from connector.app import copy_state_to
 from connector.config import Settings
 from connector.dataverse.client import BatchOperation, BatchResult, DataverseClient
-from connector.errors import InvalidInput
 from connector.sync.report import RunReport
 
 SAMPLE = 20  # items listed per kind of write; the rest are counted
@@ -26,14 +26,14 @@ SAMPLE = 20  # items listed per kind of write; the rest are counted
 def scratch_state(settings: Settings) -> Iterator[Settings]:
     prefix = "sqlite:///"
     url = settings.state.url
-    if not url.startswith(prefix):
-        raise InvalidInput(f"{settings.source}: [state] url: --dry-run works on a SQLite "
-                           "state store only")
     folder = Path(tempfile.mkdtemp(prefix="seqsync-dry-run-"))
     try:
         scratch = folder / "state.db"
         source = Path(url[len(prefix):])
-        if source.exists():
+        if not url.startswith(prefix):
+            # A server database: the run works on a SQLite copy of it, taken row by row.
+            copy_state_to(settings, f"{prefix}{scratch}", migrate_source=False)
+        elif source.exists():
             # The backup API copies a consistent snapshot even while WAL has unmerged pages.
             with sqlite3.connect(source) as src, sqlite3.connect(scratch) as dst:
                 src.backup(dst)

@@ -166,7 +166,7 @@ def test_serve_runs_on_an_interval_and_exits_0_on_sigterm(env: World) -> None:
 def _runs(env: World) -> list:
     from connector.store.schema import runs
 
-    if not (env.folder / "state.db").exists():
+    if not env.state_url and not env.state_db.exists():
         return []
     try:
         return env.db(runs)
