@@ -86,6 +86,10 @@ class Pipeline:
         ]
         return sorted(found, key=lambda s: s.order)
 
+    def watched(self, message: Message | str) -> bool:
+        """Whether any plugin step is registered on `message`, at any stage or mode."""
+        return any(s.message == message for s in self._steps)
+
     def execute(
         self,
         message: Message | str,

@@ -16,10 +16,13 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, create_engine, event, make_url
 from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 
+from connector.engine.models import activity_id_for
 from connector.errors import EXIT_PARTIAL, StateError
 
+SQLITE_ACTIVITY_ID = "seqsync_activity_id"  # the engine's activity id, callable from SQL
 MIGRATIONS = Path(__file__).parent / "migrations"
 BUSY_TIMEOUT_MS = 10_000
+SQLITE_CACHE_KIB = 128 * 1024
 
 
 def _sqlite_setup(engine: Engine) -> None:
@@ -29,6 +32,10 @@ def _sqlite_setup(engine: Engine) -> None:
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         # Let SQLAlchemy's "begin" event issue BEGIN itself (pysqlite's own is too lazy).
         dbapi_conn.isolation_level = None
+        # Set-based planning computes activity ids in SQL (store.planning): the engine's own.
+        dbapi_conn.create_function(
+            SQLITE_ACTIVITY_ID, 3, activity_id_for, deterministic=True
+        )
         cursor = dbapi_conn.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
@@ -37,6 +44,11 @@ def _sqlite_setup(engine: Engine) -> None:
             # NORMAL is SQLite's advice for WAL: still consistent after a crash; a power cut
             # may lose the last commits, which activity ids chosen up front make safe to redo.
             cursor.execute("PRAGMA synchronous=NORMAL")
+            # Planning and pulling write entries all over GUID-keyed indexes: with SQLite's
+            # 2 MB default most writes re-read a page evicted moments ago (measured: half the
+            # wall time of planning 200,000 connections was system time). Pages are held
+            # only once used, so a small state costs no more than before.
+            cursor.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
         cursor.close()
 
     @event.listens_for(engine, "begin")

@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Column,
     DateTime,
@@ -148,7 +149,7 @@ connection_history = Table(
     Column("reason", String(32), nullable=True),  # EndReason for `ended`
     Column("message", Text, nullable=True),
     Index("ix_history_record", "record_id", "id"),
-    Index("ix_history_connection", "connection_id"),
+    # (ix_history_connection was dropped by revision 0003_workers: nothing reads by it.)
 )
 
 # Activities to create in the CRM, and what became of them. The activity_id is deterministic
@@ -201,4 +202,26 @@ runs = Table(
     Column("dry_run", Boolean, nullable=False, default=False),
     Column("summary", JSON, nullable=True),
     Column("error", Text, nullable=True),
+)
+
+# Revision 0003_workers: every process working on this state (several on PostgreSQL), what it
+# did last, for `seqsync status`. Rows are kept; status shows the ones seen recently.
+workers = Table(
+    "workers",
+    metadata,
+    Column("id", String(120), primary_key=True),  # host:pid:start
+    Column("host", String(200), nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("started_on", UTC, nullable=False),
+    Column("seen_on", UTC, nullable=False),
+    Column("action", String(200), nullable=False),
+)
+
+# The CRM request budget all workers share: requests sent per time bucket (a tenth of the
+# service-protection window), summed over the last window before each request is sent.
+request_budget = Table(
+    "request_budget",
+    metadata,
+    Column("bucket", BigInteger, primary_key=True, autoincrement=False),
+    Column("used", Integer, nullable=False),
 )

@@ -13,7 +13,7 @@ from connector.store.chunks import chunks, unique
 from connector.store.db import MIGRATIONS, Store, open_store
 from connector.store.schema import metadata, runs
 
-HEAD = "0002"
+HEAD = "0003_workers"
 
 
 def url(tmp_path) -> str:
