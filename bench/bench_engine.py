@@ -4,9 +4,10 @@
 
 A child process seeds a SQLite state (one active email -> wait -> phone call sequence, N open
 leads, N connections due at step 1) with plain executemany; a second child runs
-`connector.app.plan_due_batches` to the end, exactly as `seqsync sync` does, and is measured by
-GNU time (wall, CPU, peak RSS of that process alone). Prints a line per figure, then one JSON
-line; exits 1 if the planned count is not N or the outbox is not one item per connection.
+`connector.sync.plan.plan_due_batches` to the end, exactly as `seqsync sync` does, and is
+measured by GNU time (wall, CPU, peak RSS of that process alone). Prints a line per figure,
+then one JSON line; exits 1 if the planned count is not N or the outbox is not one item per
+connection.
 """
 
 from __future__ import annotations
@@ -69,7 +70,8 @@ def seed(db: Path, size: int) -> None:
 
 
 def plan(db: Path) -> None:
-    from connector.app import open_app, plan_due_batches
+    from connector.app import open_app
+    from connector.sync.plan import plan_due_batches
 
     app = open_app(_settings(db))
     started = time.perf_counter()

@@ -9,7 +9,6 @@ They run on their own mock so their rows never mix with the ones the exactly-onc
 
 from __future__ import annotations
 
-import json
 import os
 import sqlite3
 import time
@@ -27,18 +26,9 @@ from connector.config import load_settings
 from connector.dataverse import odata
 from connector.engine.models import StepType
 from connector.mapping import load_mappings
-from connector.sync.push import _payload
+from connector.sync.payloads import build_payloads
 
 BULK = 1000
-
-
-class _Item:
-    """An outbox row joined with its record, shaped like push's query rows."""
-
-    def __init__(self, row: sqlite3.Row) -> None:
-        self.__dict__.update(dict(row))
-        self.due_at = datetime.fromisoformat(row["due_at"]).replace(tzinfo=UTC)
-        self.columns = json.loads(row["columns"]) if row["columns"] else {}
 
 
 def email_payloads(config: Path, state_db: Path, limit: int | None = None,
@@ -47,24 +37,25 @@ def email_payloads(config: Path, state_db: Path, limit: int | None = None,
     settings = load_settings(config)
     mapping = load_mappings(settings.sync.mappings_dir, settings.sync.tables).activity(
         StepType.EMAIL)
+    # The columns of `store.outbox.pending_chunks`, in its order, for `build_payloads`.
     query = ("SELECT outbox.activity_id, outbox.record_id, outbox.record_table, outbox.subject, "
-             "outbox.description, outbox.template, outbox.owner_id, outbox.due_at, "
-             "records.name AS record_name, records.owner_id AS record_owner, records.email, "
-             "records.phone, records.columns, records.statecode FROM outbox "
+             "outbox.description, outbox.due_at, outbox.owner_id, records.id, "
+             "records.owner_id, records.columns, outbox.activity_id FROM outbox "
              "LEFT JOIN records ON records.id = outbox.record_id "
              "WHERE outbox.activity_type = 'email' AND outbox.activity_id > ? "
              "ORDER BY outbox.activity_id LIMIT ?")
     left = limit if limit is not None else -1
     after = ""
     with sqlite3.connect(state_db) as db:
-        db.row_factory = sqlite3.Row
         while left != 0:
             size = BULK if left < 0 else min(BULK, left)
             rows = db.execute(query, (after, size)).fetchall()
             if not rows:
                 return
-            yield [_payload(mapping, _Item(r)) for r in rows]  # type: ignore[arg-type]
-            after = rows[-1]["activity_id"]
+            chunk = [(*r[:5], datetime.fromisoformat(r[5]).replace(tzinfo=UTC), *r[6:])
+                     for r in rows]
+            yield [body for _, _, body in build_payloads(mapping, chunk)]
+            after = rows[-1][0]
             left = left - len(rows) if left > 0 else left
 
 

@@ -45,6 +45,14 @@ class StateConfig(Section):
     connect_timeout: float = Field(default=10.0, gt=0)
 
 
+class WorkersConfig(Section):
+    """Several workers on one PostgreSQL state (docs/production.md)."""
+
+    requests_per_window: int = Field(default=6000, ge=1)
+    window_seconds: float = Field(default=300.0, gt=0)
+    seen_within_minutes: int = Field(default=15, ge=1)
+
+
 class CrmConfig(Section):
     url: str | None = None
     tenant_id: str | None = None
@@ -136,6 +144,7 @@ class Settings(BaseSettings):
     )
 
     state: StateConfig = Field(default_factory=StateConfig)
+    workers: WorkersConfig = Field(default_factory=WorkersConfig)
     crm: CrmConfig = Field(default_factory=CrmConfig)
     sync: SyncConfig = Field(default_factory=SyncConfig)
     log: LogConfig = Field(default_factory=LogConfig)

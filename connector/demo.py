@@ -19,14 +19,16 @@ from rich.console import Console
 from rich.table import Table
 
 from connector.app import App, open_app
-from connector.cli.sequence_file import load_sequence_file
 from connector.config import Settings, load_settings
 from connector.dataverse.client import DataverseClient
 from connector.engine.models import ConnectRequest, Sequence
 from connector.mockserver import MockDataverse
 from connector.pipeline.context import Message
+from connector.sequence_file import load_sequence_file
+from connector.store import connections as connection_store
+from connector.store import outbox as outbox_store
 from connector.store import records as record_store
-from connector.store.schema import connection_history, connections, outbox
+from connector.store.outbox import OutboxStatus
 from connector.sync.report import RunReport
 from connector.sync.run import run_sync
 
@@ -209,16 +211,10 @@ class Demo:
         self.say()
         self.say(table)
 
-        from sqlalchemy import func, select
-
-        with open_app(self.settings) as app, app.store.engine.connect() as db:
-            current = dict(list(db.execute(
-                select(connections.c.state, func.count()).group_by(connections.c.state))))
-            ended = dict(list(db.execute(
-                select(connection_history.c.reason, func.count())
-                .where(connection_history.c.event == "ended")
-                .group_by(connection_history.c.reason))))
-            pushed = db.execute(select(func.count()).where(outbox.c.status == "pushed")).scalar()
+        with open_app(self.settings) as app, app.store.read() as db:
+            current = connection_store.count_by_state(db)
+            ended = connection_store.ended_by_reason(db)
+            pushed = outbox_store.count_by_status(db).get(OutboxStatus.PUSHED, 0)
         crm_total = sum(len(self.crm.rows(s)) for s in ("emails", "phonecalls", "tasks"))
         conn_table = Table(title="Connections in the local state")
         conn_table.add_column("status")

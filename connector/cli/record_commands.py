@@ -10,7 +10,7 @@ from connector.cli import views
 from connector.cli.output import when
 from connector.cli.state import get_state
 from connector.errors import InvalidInput, NotFound
-from connector.store import connections as conn_store
+from connector.store import connections as connection_store
 from connector.store import outbox as outbox_store
 from connector.store import records as record_store
 from connector.store import sequences as seq_store
@@ -42,17 +42,17 @@ def list_(
             db, table=table, unconnected=unconnected,
             where=conditions,
         )
-        current = conn_store.current_by_record(db, (r.id for r in found))
+        current = connection_store.current_by_record(db, (r.id for r in found))
         seqs = seq_store.load_sequences(db, {c.sequence_id for c in current.values()})
     rows: list[dict[str, Any]] = []
     for r in found:
-        conn = current.get(r.id)
-        seq = seqs.get(conn.sequence_id) if conn else None
+        connection = current.get(r.id)
+        seq = seqs.get(connection.sequence_id) if connection else None
         rows.append({
             "id": r.id, "table": r.table, "name": r.name, "owner_id": r.owner_id,
             "open": r.is_open and not r.is_deleted, "deleted": r.is_deleted,
             "sequence": seq.name if seq else None,
-            "step": views.position_text(conn, seq) if conn else None,
+            "step": views.position_text(connection, seq) if connection else None,
         })
     out = state.out
     out.emit(rows, out.table(
@@ -72,21 +72,21 @@ def show(record_id: Annotated[str, typer.Argument(help="Record id.")]) -> None:
         record = record_store.load_records(db, [rid]).get(rid)
         if record is None:
             raise NotFound(f"no record {record_id!r} is known locally (run a sync first)")
-        conn = conn_store.current_by_record(db, [rid]).get(rid)
-        seq = seq_store.load_sequence(db, conn.sequence_id) if conn else None
-        history = conn_store.history_of_record(db, rid)
+        connection = connection_store.current_by_record(db, [rid]).get(rid)
+        seq = seq_store.load_sequence(db, connection.sequence_id) if connection else None
+        history = connection_store.history_of_record(db, rid)
         activities = outbox_store.of_record(db, rid)
     up_next: dict[str, Any] | None = None
     following: list[str] = []
-    if conn and seq:
-        index = next((n for n, s in enumerate(seq.steps) if s.id == conn.step_id), None)
+    if connection and seq:
+        index = next((n for n, s in enumerate(seq.steps) if s.id == connection.step_id), None)
         following = [views.step_label(s) for s in seq.steps[(index or 0) + 1 :]]
         up_next = {
             "sequence": seq.name, "sequence_id": seq.id,
-            "step": views.position_text(conn, seq), "step_id": conn.step_id,
-            "state": conn.state.value, "status": views.state_text(conn, seq),
-            "due_at": conn.due_at, "activity_id": conn.activity_id,
-            "connected_on": conn.connected_on, "then": following,
+            "step": views.position_text(connection, seq), "step_id": connection.step_id,
+            "state": connection.state.value, "status": views.state_text(connection, seq),
+            "due_at": connection.due_at, "activity_id": connection.activity_id,
+            "connected_on": connection.connected_on, "then": following,
         }
     data = {
         "record": record, "up_next": up_next,

@@ -10,14 +10,14 @@ import typer
 
 from connector.cli import views
 from connector.cli.output import when
-from connector.cli.sequence_file import keep_step_ids, load_sequence_file
 from connector.cli.state import get_state
 from connector.engine import sequences as engine_sequences
 from connector.engine.models import Sequence, SequenceStatus, StepType
 from connector.errors import InvalidInput, SeqsyncError
 from connector.pipeline.context import Message
 from connector.pipeline.results import SequenceDeleted
-from connector.store import connections as conn_store
+from connector.sequence_file import keep_step_ids, load_sequence_file
+from connector.store import connections as connection_store
 from connector.store import records as record_store
 from connector.store import sequences as seq_store
 
@@ -244,8 +244,8 @@ def records(seq: Seq) -> None:
     found = find(seq)
     state = get_state()
     with state.app().store.begin() as db:
-        conns = conn_store.of_sequence(db, found.id)
-        recs = record_store.load_records(db, (c.record_id for c in conns))
+        connections = connection_store.of_sequence(db, found.id)
+        recs = record_store.load_records(db, (c.record_id for c in connections))
     out = state.out
     rows = [
         {
@@ -254,14 +254,14 @@ def records(seq: Seq) -> None:
             "step_id": c.step_id, "state": c.state.value,
             "status": views.state_text(c, found), "due_at": c.due_at, "since": c.connected_on,
         }
-        for c in conns
+        for c in connections
     ]
     out.emit(
         {"sequence": found.name, "sequence_id": found.id, "records": rows},
         out.table(
             ["record id", "name", "current step", "status", "since"],
             ([r["record_id"], r["name"], r["step"], r["status"], when(c.connected_on)]
-             for r, c in zip(rows, conns, strict=True)),
+             for r, c in zip(rows, connections, strict=True)),
             title=f"{len(rows)} records connected to {found.name!r}",
         ),
     )

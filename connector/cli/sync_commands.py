@@ -12,11 +12,13 @@ from connector.cli.output import Output
 from connector.cli.state import get_state
 from connector.errors import EXIT_OK, EXIT_PARTIAL
 from connector.logs import configure_logging
+from connector.store import connections as connection_store
+from connector.store import runs as run_store
+from connector.store import sequences as seq_store
 from connector.sync.progress import LogProgress, Progress, RichProgress
 from connector.sync.report import RunReport
 from connector.sync.run import run_sync
 from connector.sync.serve import Loop, parse_interval
-from connector.sync.status import connections_in_error, recent_runs, sequence_load
 
 
 def sync_command(
@@ -95,12 +97,12 @@ def status_command(
 ) -> None:
     """Recent runs, connections in error, and sequences with their connected records."""
     state = get_state()
-    engine = state.app().store.engine
-    data = {
-        "runs": recent_runs(engine, runs),
-        "connections_in_error": connections_in_error(engine),
-        "sequences": sequence_load(engine),
-    }
+    with state.app().store.read() as db:
+        data = {
+            "runs": run_store.recent(db, runs),
+            "connections_in_error": connection_store.ended_in_error(db),
+            "sequences": seq_store.load_summary(db),
+        }
     out = state.out
     out.emit(
         data,

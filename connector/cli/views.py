@@ -71,18 +71,18 @@ def properties_table(out: Output, seq: Sequence, connected: int) -> Table:
     return out.table(["property", "value"], rows, title=f"Sequence {seq.name!r}")
 
 
-def position_text(conn: Connection, seq: Sequence | None) -> str:
+def position_text(connection: Connection, seq: Sequence | None) -> str:
     if seq is None:
-        return conn.step_id
-    index = index_of(seq, conn.step_id)
+        return connection.step_id
+    index = index_of(seq, connection.step_id)
     if index is None:
-        return conn.step_id
+        return connection.step_id
     return f"{index + 1}/{len(seq.steps)} {step_label(seq.steps[index])}"
 
 
-def state_text(conn: Connection, seq: Sequence | None) -> str:
+def state_text(connection: Connection, seq: Sequence | None) -> str:
     if seq is not None and not seq.is_active:
         return "paused (sequence inactive)"
-    if conn.state.value == "waiting":
+    if connection.state.value == "waiting":
         return "activity open in the CRM (or queued)"
-    return f"due {when(conn.due_at)}"
+    return f"due {when(connection.due_at)}"

@@ -9,10 +9,9 @@ from typing import Annotated
 
 import typer
 
-from connector.app import open_app, plan_due_batches
+from connector.app import open_app
 from connector.cli import views
 from connector.cli.output import Output, when
-from connector.cli.sequence_file import load_sequence_file
 from connector.cli.state import get_state
 from connector.engine.models import (
     ActivityOutcome,
@@ -21,8 +20,10 @@ from connector.engine.models import (
     Record,
 )
 from connector.pipeline.context import Message
-from connector.store import connections as conn_store
+from connector.sequence_file import load_sequence_file
+from connector.store import connections as connection_store
 from connector.store import outbox as outbox_store
+from connector.sync.plan import plan_due_batches
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "sequences"
 
@@ -72,14 +73,14 @@ def tour(out: Output, examples: Path) -> None:
             out.note(f"[bold]6. A seller completes[/] {first.subject!r} for "
                      f"{SAMPLE_LEADS[0].name} at {when(done)}: the wait step starts")
             with app.store.begin() as db:
-                conns = conn_store.of_sequence(db, lead_seq.id)
+                connections = connection_store.of_sequence(db, lead_seq.id)
             names = {r.id: r.name for r in SAMPLE_LEADS}
             out.emit(
                 [{"record": names[c.record_id], "step": views.position_text(c, lead_seq),
-                  "status": views.state_text(c, lead_seq)} for c in conns],
+                  "status": views.state_text(c, lead_seq)} for c in connections],
                 out.table(["record", "current step", "status"],
                           ([names[c.record_id], views.position_text(c, lead_seq),
-                            views.state_text(c, lead_seq)] for c in conns),
+                            views.state_text(c, lead_seq)] for c in connections),
                           title=f"Records on {lead_seq.name!r}"),
             )
 

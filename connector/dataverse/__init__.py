@@ -15,6 +15,8 @@ from connector.dataverse.errors import (
     ServerBusy,
     Throttled,
     TransientError,
+    is_busy,
+    means_exists,
 )
 
 __all__ = [
@@ -35,4 +37,6 @@ __all__ = [
     "Throttled",
     "TokenProvider",
     "TransientError",
+    "is_busy",
+    "means_exists",
 ]

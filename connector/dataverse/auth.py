@@ -20,6 +20,7 @@ from requests.adapters import HTTPAdapter
 
 from connector.config import CrmConfig
 from connector.dataverse.errors import AuthFailed, CrmUnreachable, one_line
+from connector.dataverse.retry import RetryableUnreachable
 from connector.errors import InvalidInput
 
 # Hosts MSAL can validate through instance discovery; anything else (sovereign test hosts,
@@ -156,7 +157,8 @@ def msal_http_client(crm: CrmConfig) -> requests.Session:
     override (psf/requests#3829); a per-request `verify` always wins.
     """
     session = requests.Session()
-    session.mount("https://", HTTPAdapter(max_retries=1))
+    # No retries of its own: the client's one retry policy decides (see get_token).
+    session.mount("https://", HTTPAdapter(max_retries=0))
     options: dict[str, Any] = {"timeout": (crm.connect_timeout, crm.read_timeout)}
     if crm.ca_bundle is not None:
         options["verify"] = str(crm.ca_bundle)
@@ -207,6 +209,15 @@ class MsalTokenProvider:
                     # acquire_token_for_client has no force_refresh: drop the cached token.
                     self.app.remove_tokens_for_client()
                 result = self.app.acquire_token_for_client(scopes=self.scopes)
+            except requests.exceptions.SSLError as exc:
+                raise CrmUnreachable(
+                    f"cannot reach the token endpoint: {type(exc).__name__}"
+                ) from None
+            except (requests.ConnectionError, requests.Timeout) as exc:
+                # The client's retry policy sends again; MSAL's session does not retry itself.
+                raise RetryableUnreachable(
+                    f"cannot reach the token endpoint: {type(exc).__name__}"
+                ) from None
             except requests.RequestException as exc:
                 raise CrmUnreachable(
                     f"cannot reach the token endpoint: {type(exc).__name__}"

@@ -137,6 +137,17 @@ class CrmUnreachable(DataverseError, base.CrmUnavailable):
         return (self.__class__, (self.message, self.request_id))
 
 
+def is_busy(exc: BaseException | None) -> bool:
+    """The one classification of a failed call: the CRM was busy (throttled, or a 5xx), so the
+    same request may succeed later. Retries, and deferring work to the next run, go by it."""
+    return isinstance(exc, ServerBusy)
+
+
+def means_exists(exc: BaseException | None) -> bool:
+    """A create refused because a row with that id exists already (412 on If-None-Match)."""
+    return isinstance(exc, DuplicateKey | PreconditionFailed)
+
+
 def parse_error_body(text: str) -> tuple[str, str] | None:
     """(code, message) from a Dataverse error body, or None when it is not one."""
     try:

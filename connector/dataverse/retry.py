@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 from tenacity import RetryCallState, Retrying, retry_if_exception
 
-from connector.dataverse.errors import CrmUnreachable, ServerBusy, Throttled, TransientError
+from connector.dataverse.errors import CrmUnreachable, ServerBusy, Throttled, is_busy
 
 log = logging.getLogger("seqsync.dataverse")
 T = TypeVar("T")
@@ -29,10 +29,8 @@ class RetryableUnreachable(CrmUnreachable):
 
 def retry_kind(exc: BaseException) -> str | None:
     """Why this failure may be retried, or None when it is permanent."""
-    if isinstance(exc, Throttled):
-        return "throttled"
-    if isinstance(exc, TransientError):
-        return f"http_{exc.status}"
+    if is_busy(exc):
+        return "throttled" if isinstance(exc, Throttled) else f"http_{getattr(exc, 'status', 0)}"
     if isinstance(exc, RetryableUnreachable):
         return "connection"
     return None

@@ -51,7 +51,7 @@ def start(
 ) -> tuple[Connection, HistoryEvent]:
     """A new connection at step 1, due now (a valid sequence never starts with a wait)."""
     first = seq.steps[0]
-    conn = Connection(
+    connection = Connection(
         id=connection_id or str(uuid.uuid4()),
         record_id=record_id,
         sequence_id=seq.id,
@@ -61,14 +61,14 @@ def start(
         connected_on=now,
         step_started_on=now,
     )
-    event = HistoryEvent(conn.id, record_id, seq.id, "connected", now, step_id=first.id)
-    return conn, event
+    event = HistoryEvent(connection.id, record_id, seq.id, "connected", now, step_id=first.id)
+    return connection, event
 
 
 def end(
-    conn: Connection, reason: EndReason, now: datetime, message: str | None = None
+    connection: Connection, reason: EndReason, now: datetime, message: str | None = None
 ) -> HistoryEvent:
     return HistoryEvent(
-        conn.id, conn.record_id, conn.sequence_id, "ended", now,
-        step_id=conn.step_id, reason=reason, message=message,
+        connection.id, connection.record_id, connection.sequence_id, "ended", now,
+        step_id=connection.step_id, reason=reason, message=message,
     )

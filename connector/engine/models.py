@@ -186,15 +186,7 @@ class CancelPendingActivity:
     activity_id: str
 
 
-@dataclass(frozen=True, slots=True)
-class CancelCrmActivity:
-    """Set an activity that already exists in the CRM to Canceled (only when configured)."""
-
-    activity_id: str
-    activity_type: StepType
-
-
-Effect = PlanActivity | CancelPendingActivity | CancelCrmActivity
+Effect = PlanActivity | CancelPendingActivity
 
 
 # Message targets shared by the pipeline, the CLI and the sync layer.

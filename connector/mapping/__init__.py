@@ -1,6 +1,6 @@
 """Mappings: `mappings/*.toml` (data) -> CRM row to local record, and activity payloads."""
 
-from connector.mapping.activity import ActivityMapping, OutboxItem, PayloadPlan
+from connector.mapping.activity import ActivityMapping, PayloadPlan
 from connector.mapping.errors import MappingError, RowError
 from connector.mapping.loader import (
     ACTIVITY_FILES,
@@ -16,7 +16,6 @@ __all__ = [
     "ActivityMapping",
     "MappingError",
     "Mappings",
-    "OutboxItem",
     "PayloadPlan",
     "RowError",
     "TargetMapping",

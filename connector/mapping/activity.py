@@ -6,11 +6,11 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 from pydantic import Field, PrivateAttr
 
-from connector.engine.models import ActivityOutcome, Record
+from connector.engine.models import ActivityOutcome
 from connector.mapping.base import Strict, row_key
 from connector.mapping.errors import MappingError, RowError
 from connector.mapping.target import TargetMapping
@@ -125,25 +125,6 @@ class PayloadPlan:
         return body
 
 
-class OutboxItem(Protocol):
-    """What `payload` reads from an outbox row (the store's row or any object with these)."""
-
-    @property
-    def activity_id(self) -> str: ...
-    @property
-    def record_id(self) -> str: ...
-    @property
-    def record_table(self) -> str: ...
-    @property
-    def subject(self) -> str: ...
-    @property
-    def description(self) -> str | None: ...
-    @property
-    def due_at(self) -> datetime: ...
-    @property
-    def owner_id(self) -> str | None: ...
-
-
 class States(Strict):
     open: int
     completed: int
@@ -175,7 +156,7 @@ class ActivityMapping(Strict):
     states: States
     regarding: dict[Column, Name] = Field(min_length=1)
     owner: Owner = Field(default_factory=Owner)
-    # The TOML key is `payload`; the attribute is renamed so `payload()` can build bodies.
+    # The TOML key is `payload`; `columns` says what the attribute holds.
     columns: Payload = Field(alias="payload")
 
     _targets: dict[str, TargetMapping] = PrivateAttr(default_factory=dict)
@@ -212,26 +193,6 @@ class ActivityMapping(Strict):
         if self.closed_on:
             wanted.append(self.closed_on)
         return list(dict.fromkeys(wanted + self.select))
-
-    def reconcile_columns(self) -> list[str]:
-        """The same as `select_columns`, under the name the reconcile step uses."""
-        return self.select_columns()
-
-    def subject(self, text: str) -> str:
-        """The step's subject cut to the column's length, marked with an ellipsis when cut."""
-        limit = self.subject_max_length
-        return text if len(text) <= limit else text[: limit - 1] + "…"
-
-    def payload(self, item: OutboxItem, record: Record | None = None) -> dict[str, Any]:
-        """The JSON body for POST / CreateMultiple: id, type, regarding, owner, due, parties.
-
-        A missing owner or recipient leaves that bind out: the CRM then applies its defaults.
-        """
-        plan = self.payload_plan(item.record_table)
-        owner_id = item.owner_id or (record.owner_id if record is not None else None)
-        recipient_id = plan.recipient_of(record.id, record.columns) if record is not None else None
-        return plan.body(item.activity_id, item.record_id, item.subject, item.description,
-                         item.due_at, owner_id, recipient_id)
 
     def payload_plan(self, record_table: str) -> PayloadPlan:
         """The payload shape for activities regarding `record_table` (built once, in `bind`)."""

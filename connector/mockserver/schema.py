@@ -100,7 +100,6 @@ ACTIVITY_SETS = ("emails", "phonecalls", "tasks")
 POINTER_SET = "activitypointers"
 POINTER_COLUMNS = ACTIVITY_COLUMNS
 BY_SET = {t.entity_set: t for t in TABLES}
-BY_LOGICAL = {t.logical: t for t in TABLES}
 POINTER_DEF = TableDef(
     "activitypointer", POINTER_SET, "activityid", POINTER_COLUMNS, primary_name="subject",
     object_type_code=4200,

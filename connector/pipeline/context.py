@@ -12,6 +12,7 @@ from sqlalchemy import Connection
 
 if TYPE_CHECKING:
     from connector.config import Settings
+    from connector.engine.progression import DueAdjuster
     from connector.pipeline.pipeline import Pipeline
 
 MAX_DEPTH = 8
@@ -45,7 +46,13 @@ class Mode(StrEnum):
 @dataclass
 class Context:
     """The execution context of one message. Plugins read it and may change `target`
-    (PreValidation/PreOperation), `shared_variables` and `result` (PostOperation)."""
+    (PreValidation/PreOperation), `shared_variables` and `result` (PostOperation).
+
+    What rule plugins hand to a core operation travels in typed fields, never in
+    `shared_variables` (which is for plugins talking to each other): `connect_refusals`,
+    `due_adjusters`, `disconnected`. A core operation re-checks against the state any rule it
+    depends on, so a later plugin that changes the target cannot slip a record past it.
+    """
 
     message: Message
     target: Any
@@ -60,6 +67,12 @@ class Context:
     post_image: Any = None
     result: Any = None
     shared_variables: dict[str, Any] = field(default_factory=dict)
+    # Connect: record id -> why it may not be connected (the connect-preconditions rule).
+    connect_refusals: dict[str, str] = field(default_factory=dict)
+    # StepDue: functions that move an activity step's due time (business hours, say).
+    due_adjusters: list[DueAdjuster] = field(default_factory=list)
+    # Delete: connections of the sequence that rules ended before it goes.
+    disconnected: int = 0
     parent: Context | None = None
     # The open transaction (None in asynchronous plugins, which run after commit).
     db: Connection | None = None
@@ -76,7 +89,8 @@ class Context:
         )
 
     @property
-    def connection(self) -> Connection:
+    def database(self) -> Connection:
+        """`db`, the open transaction, for synchronous stages (async ones run after commit)."""
         if self.db is None:
             raise RuntimeError("no open transaction (asynchronous plugins run after commit)")
         return self.db

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection as Db
 from sqlalchemy.exc import IntegrityError
 
 from connector.engine import connections as engine_connections
@@ -17,6 +17,7 @@ from connector.engine import progression
 from connector.engine.models import (
     ActivityResult,
     CancelPendingActivity,
+    Connection,
     ConnectRequest,
     DisconnectRequest,
     EndReason,
@@ -28,9 +29,9 @@ from connector.engine.models import (
     SequenceStatus,
     Step,
 )
-from connector.engine.models import Connection as Conn
 from connector.engine.sequences import new_id
 from connector.errors import InvalidInput, NotFound, RuleViolation
+from connector.pipeline.checks import connect_refusals, require_active
 from connector.pipeline.context import Context, Message
 from connector.pipeline.pipeline import Operation, Pipeline
 from connector.pipeline.results import (
@@ -41,19 +42,16 @@ from connector.pipeline.results import (
     SequenceDeleted,
     StepDueResult,
 )
-from connector.store import connections as conn_store
+from connector.store import connections as connection_store
 from connector.store import outbox as outbox_store
 from connector.store import records as record_store
 from connector.store import sequences as seq_store
 from connector.store.chunks import unique
 
-CONNECT_REFUSED = "connect.refused"  # shared variable: record id -> reason (from the rules)
-DUE_ADJUSTERS = "due_adjusters"  # shared variable: list of progression.DueAdjuster
-
 
 def _write(
-    db: Connection,
-    transitions: list[tuple[Conn, progression.Transition]],
+    db: Db,
+    transitions: list[tuple[Connection, progression.Transition]],
     seqs: dict[str, Sequence],
     now: datetime,
     owners: dict[str, tuple[str, str | None]] | None = None,
@@ -64,7 +62,7 @@ def _write(
     """
     planned: list[PlanActivity] = []
     cancel: list[str] = []
-    changed: list[Conn] = []
+    changed: list[Connection] = []
     ended: list[str] = []
     events: list[HistoryEvent] = []
     for before, tr in transitions:
@@ -83,16 +81,16 @@ def _write(
             owners = record_store.owners(db, (p.record_id for p in planned))
         outbox_store.insert_planned(db, planned, owners, now)
     outbox_store.cancel_pending(db, cancel)
-    conn_store.update_connections(db, changed)
-    conn_store.delete_connections(db, ended)
+    connection_store.update_connections(db, changed)
+    connection_store.delete_connections(db, ended)
     outbox_store.cancel_for_connections(db, ended, cancel_open_in_crm=False)
-    conn_store.insert_history(db, events, seqs)
+    connection_store.insert_history(db, events, seqs)
 
 
 # Sequences -----------------------------------------------------------------------------------
 
 
-def _own_step_ids(db: Connection, seq: Sequence) -> Sequence:
+def _own_step_ids(db: Db, seq: Sequence) -> Sequence:
     """Give fresh ids to steps whose ids another sequence uses (a copied file, say)."""
     taken = seq_store.foreign_step_ids(db, seq)
     if not taken:
@@ -104,7 +102,7 @@ def _own_step_ids(db: Connection, seq: Sequence) -> Sequence:
 
 def _sequence_pre_image(ctx: Context) -> Sequence:
     ref = ctx.target.id if isinstance(ctx.target, Sequence) else str(ctx.target)
-    seq = seq_store.load_sequence(ctx.connection, ref)
+    seq = seq_store.load_sequence(ctx.database, ref)
     if seq is None:
         raise NotFound(f"no sequence with id {ref!r}")
     return seq
@@ -116,8 +114,8 @@ def _create(ctx: Context) -> None:
         target, id=target.id or new_id(), status=SequenceStatus.INACTIVE,
         owner=target.owner or ctx.user, created_on=ctx.now, modified_on=ctx.now,
     )
-    seq = _own_step_ids(ctx.connection, seq)
-    seq_store.insert_sequence(ctx.connection, seq)
+    seq = _own_step_ids(ctx.database, seq)
+    seq_store.insert_sequence(ctx.database, seq)
     ctx.post_image = ctx.result = seq
 
 
@@ -128,14 +126,14 @@ def _update(ctx: Context) -> None:
         target, status=before.status, created_on=before.created_on, modified_on=ctx.now,
         owner=target.owner or before.owner,
     )
-    db = ctx.connection
+    db = ctx.database
     seq = _own_step_ids(db, seq)
     seq_store.update_sequence(db, seq)
     kept = {s.id for s in seq.steps}
     if any(s.id not in kept for s in before.steps):
         moved = [
             (c, progression.move_off_removed_step(c, before, seq, ctx.now))
-            for c in conn_store.of_sequence(db, seq.id)
+            for c in connection_store.of_sequence(db, seq.id)
             if c.step_id not in kept
         ]
         _write(db, moved, {seq.id: before}, ctx.now)
@@ -145,7 +143,7 @@ def _update(ctx: Context) -> None:
 def _set_status(status: SequenceStatus) -> Operation:
     def run(ctx: Context) -> None:
         seq = replace(ctx.pre_image, status=status, modified_on=ctx.now)
-        seq_store.update_sequence(ctx.connection, seq)
+        seq_store.update_sequence(ctx.database, seq)
         ctx.post_image = ctx.result = seq
 
     return Operation(run, _sequence_pre_image)
@@ -153,8 +151,15 @@ def _set_status(status: SequenceStatus) -> Operation:
 
 def _delete(ctx: Context) -> None:
     seq: Sequence = ctx.pre_image
-    seq_store.delete_sequence(ctx.connection, seq.id)
-    disconnected = ctx.shared_variables.get("delete.disconnected", 0)
+    disconnected = ctx.disconnected
+    # Re-checked here: connections the rules did not end (or a later plugin made) end now.
+    left = [c.record_id for c in connection_store.of_sequence(ctx.database, seq.id)]
+    if left:
+        result = ctx.execute(
+            Message.DISCONNECT, DisconnectRequest(left, EndReason.SEQUENCE_DELETED)
+        )
+        disconnected += result.succeeded
+    seq_store.delete_sequence(ctx.database, seq.id)
     ctx.result = SequenceDeleted(seq, disconnected)
 
 
@@ -163,7 +168,7 @@ def _delete(ctx: Context) -> None:
 
 def _connect_pre_image(ctx: Context) -> Sequence:
     request: ConnectRequest = ctx.target
-    seq = seq_store.load_sequence(ctx.connection, request.sequence_id)
+    seq = seq_store.load_sequence(ctx.database, request.sequence_id)
     if seq is None:
         raise NotFound(f"no sequence with id {request.sequence_id!r}")
     return seq
@@ -172,50 +177,59 @@ def _connect_pre_image(ctx: Context) -> Sequence:
 def _connect(ctx: Context) -> None:
     request: ConnectRequest = ctx.target
     seq: Sequence = ctx.pre_image
-    refused: dict[str, str] = ctx.shared_variables.get(CONNECT_REFUSED, {})
+    if request.sequence_id != seq.id:  # a PreOperation plugin pointed it at another sequence
+        seq = _connect_pre_image(ctx)
+    require_active(seq)
+    ids = unique(request.record_ids)
+    # The rules' refusals stand; every other record is checked again against the state, so a
+    # PreOperation plugin that added or changed records cannot slip one past the rules.
+    refused = {
+        **connect_refusals(ctx.database, seq, [i for i in ids if i not in ctx.connect_refusals]),
+        **ctx.connect_refusals,
+    }
     result = BulkResult()
-    new: list[Conn] = []
+    new: list[Connection] = []
     events: list[HistoryEvent] = []
-    for record_id in unique(request.record_ids):
+    for record_id in ids:
         if record_id in refused:
             result.outcomes.append(RecordOutcome(record_id, "skipped", refused[record_id]))
             continue
-        conn, event = engine_connections.start(seq, record_id, ctx.now)
-        new.append(conn)
+        connection, event = engine_connections.start(seq, record_id, ctx.now)
+        new.append(connection)
         events.append(event)
         result.outcomes.append(RecordOutcome(record_id, "connected"))
     try:
-        conn_store.insert_connections(ctx.connection, new)
+        connection_store.insert_connections(ctx.database, new)
     except IntegrityError:
         # The database's own one-connection-per-record constraint (or a missing record).
         raise RuleViolation(
             "connect refused by the database: a record is already connected or unknown"
         ) from None
-    conn_store.insert_history(ctx.connection, events, {seq.id: seq})
+    connection_store.insert_history(ctx.database, events, {seq.id: seq})
     ctx.result = result
 
 
 def _disconnect(ctx: Context) -> None:
     request: DisconnectRequest = ctx.target
     reason = EndReason(request.reason)
-    db = ctx.connection
+    db = ctx.database
     ids = unique(request.record_ids)
-    current = conn_store.current_by_record(db, ids)
+    current = connection_store.current_by_record(db, ids)
     seqs = seq_store.load_sequences(db, {c.sequence_id for c in current.values()})
     result = BulkResult()
     events: list[HistoryEvent] = []
     for record_id in ids:
-        conn = current.get(record_id)
-        if conn is None:
+        connection = current.get(record_id)
+        if connection is None:
             result.outcomes.append(
                 RecordOutcome(record_id, "skipped", f"record {record_id} is not connected")
             )
             continue
-        events.append(engine_connections.end(conn, reason, ctx.now, request.message))
+        events.append(engine_connections.end(connection, reason, ctx.now, request.message))
         result.outcomes.append(RecordOutcome(record_id, "disconnected"))
     ended = [current[e.record_id].id for e in events]
-    conn_store.insert_history(db, events, seqs)
-    conn_store.delete_connections(db, ended)
+    connection_store.insert_history(db, events, seqs)
+    connection_store.delete_connections(db, ended)
     cancel_open = (
         ctx.settings.sync.cancel_open_activities_on_disconnect and reason is not EndReason.COMPLETED
     )
@@ -226,14 +240,14 @@ def _disconnect(ctx: Context) -> None:
 
 
 def _step_due(ctx: Context) -> None:
-    db = ctx.connection
-    wanted: list[Conn] = list(ctx.target)
+    db = ctx.database
+    wanted: list[Connection] = list(ctx.target)
     # The target says which connections; the database says where they are now. Rows read in
     # this very transaction (a DuePage, items plugins left untouched) are current already;
     # anything else is read again.
-    read = ctx.target.trusted(db) if isinstance(ctx.target, conn_store.DuePage) else {}
+    read = ctx.target.trusted(db) if isinstance(ctx.target, connection_store.DuePage) else {}
     trusted = {c.id: c for c in wanted if read.get(c.id) is c}
-    fresh, owners = conn_store.by_ids_with_owner(
+    fresh, owners = connection_store.by_ids_with_owner(
         db, (c.id for c in wanted if c.id not in trusted)
     )
     if trusted:
@@ -241,7 +255,7 @@ def _step_due(ctx: Context) -> None:
         owners.update((c.record_id, page_owners[c.record_id]) for c in trusted.values())
         fresh = {**trusted, **fresh}
     seqs = seq_store.load_sequences(db, {c.sequence_id for c in fresh.values()})
-    adjusters: list[progression.DueAdjuster] = ctx.shared_variables.get(DUE_ADJUSTERS, [])
+    adjusters = ctx.due_adjusters
 
     def adjust(step: Step, due: datetime) -> datetime:
         for adjuster in adjusters:
@@ -249,14 +263,15 @@ def _step_due(ctx: Context) -> None:
         return due
 
     result = StepDueResult(connections=len(wanted))
-    transitions: list[tuple[Conn, progression.Transition]] = []
-    for conn in fresh.values():
-        seq = seqs.get(conn.sequence_id)
-        if seq is None or not seq.is_active or conn.due_at is None or conn.due_at > ctx.now:
+    transitions: list[tuple[Connection, progression.Transition]] = []
+    for connection in fresh.values():
+        seq = seqs.get(connection.sequence_id)
+        due = connection.due_at
+        if seq is None or not seq.is_active or due is None or due > ctx.now:
             result.skipped += 1
             continue
-        tr = progression.plan_due(conn, seq, ctx.now, adjust if adjusters else None)
-        transitions.append((conn, tr))
+        tr = progression.plan_due(connection, seq, ctx.now, adjust if adjusters else None)
+        transitions.append((connection, tr))
         result.planned += sum(isinstance(e, PlanActivity) for e in tr.effects)
         result.waits_completed += sum(
             1 for e in tr.events if e.event == "step_completed"
@@ -270,25 +285,25 @@ def _step_due(ctx: Context) -> None:
 
 
 def _activity_completed(ctx: Context) -> None:
-    db = ctx.connection
+    db = ctx.database
     results: list[ActivityResult] = list(ctx.target)
     ours = outbox_store.open_rows(db, (r.activity_id for r in results))
     fresh = [r for r in {r.activity_id: r for r in results}.values() if r.activity_id in ours]
     outcome = ActivityCompletedResult(ignored=len(results) - len(fresh))
     outbox_store.record_outcomes(db, fresh)
-    waiting = conn_store.by_activity(db, (r.activity_id for r in fresh))
+    waiting = connection_store.by_activity(db, (r.activity_id for r in fresh))
     seqs = seq_store.load_sequences(db, {c.sequence_id for c in waiting.values()})
-    transitions: list[tuple[Conn, progression.Transition]] = []
+    transitions: list[tuple[Connection, progression.Transition]] = []
     for r in fresh:
-        conn = waiting.get(r.activity_id)
-        if conn is None or conn.sequence_id not in seqs:
+        connection = waiting.get(r.activity_id)
+        if connection is None or connection.sequence_id not in seqs:
             outcome.ignored += 1
             continue
-        tr = progression.advance_on_outcome(conn, seqs[conn.sequence_id], r)
+        tr = progression.advance_on_outcome(connection, seqs[connection.sequence_id], r)
         if not tr.changed:
             outcome.ignored += 1
             continue
-        transitions.append((conn, tr))
+        transitions.append((connection, tr))
         if tr.connection is None:
             outcome.completed += 1
         else:
@@ -307,13 +322,13 @@ def _record_changed(ctx: Context) -> None:
             raise InvalidInput(
                 f"record {record.id} is a {record.table!r} row in a {ctx.table!r} batch"
             )
-    inserted, updated = record_store.upsert_records(ctx.connection, batch, ctx.now)
+    inserted, updated = record_store.upsert_records(ctx.database, batch, ctx.now)
     ctx.post_image = batch
     ctx.result = RecordChangedResult(inserted=inserted, updated=updated)
 
 
 def _record_deleted(ctx: Context) -> None:
-    known = record_store.mark_deleted(ctx.connection, [str(i) for i in ctx.target], ctx.now)
+    known = record_store.mark_deleted(ctx.database, [str(i) for i in ctx.target], ctx.now)
     ctx.post_image = known
     ctx.result = RecordDeletedResult(deleted=len(known))
 

@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 from connector.engine import sequences as engine_sequences
-from connector.engine.connections import connect_refusal
 from connector.engine.models import (
     ConnectRequest,
     DisconnectRequest,
     EndReason,
-    Record,
     Sequence,
 )
 from connector.errors import InvalidInput, RuleViolation
+from connector.pipeline.checks import connect_refusals, require_active
 from connector.pipeline.context import Context, Message, PluginStep, Stage, plugin
-from connector.pipeline.operations import CONNECT_REFUSED
-from connector.store import connections as conn_store
-from connector.store import records as record_store
+from connector.store import connections as connection_store
 from connector.store import sequences as seq_store
 
 MAX_NAME = 200
@@ -26,7 +23,7 @@ def edit_only_when_inactive(ctx: Context) -> None:
     before: Sequence = ctx.pre_image
     engine_sequences.require_inactive(before)
     if ctx.target.entity != before.entity and seq_store.connected_counts(
-        ctx.connection, [before.id]
+        ctx.database, [before.id]
     ):
         raise RuleViolation(
             f"sequence {before.name!r} has connected records: its entity cannot change"
@@ -46,7 +43,7 @@ def _check_sequence(ctx: Context) -> None:
             f"sequence {name!r}: entity {seq.entity!r} is not a sequence target "
             f"(one of: {', '.join(tables)})"
         )
-    owner = seq_store.name_owner(ctx.connection, name)
+    owner = seq_store.name_owner(ctx.database, name)
     if owner is not None and owner != seq.id:
         raise RuleViolation(f"a sequence named {name!r} already exists")
     if seq.steps:
@@ -74,44 +71,30 @@ def valid_before_activate(ctx: Context) -> None:
 
 @plugin(Message.CONNECT, Stage.PRE_VALIDATION, order=20, name="connect-preconditions")
 def connect_preconditions(ctx: Context) -> None:
-    """Active sequence, right table, open known record, and one sequence per record."""
+    """Active sequence, right table, open known record, and one sequence per record.
+
+    The refusals go to the Connect operation in `ctx.connect_refusals`; it checks again what
+    it is about to write, whatever a later plugin changed."""
     seq: Sequence = ctx.pre_image
-    if not seq.is_active:
-        raise RuleViolation(f"sequence {seq.name!r} is inactive: activate it first")
+    require_active(seq)
     request: ConnectRequest = ctx.target
-    db = ctx.connection
-    found: dict[str, Record] = record_store.load_records(db, request.record_ids)
-    current = conn_store.current_by_record(db, request.record_ids)
-    names = {
-        s.id: s.name
-        for s in seq_store.load_sequences(db, {c.sequence_id for c in current.values()}).values()
-    }
-    refused: dict[str, str] = {}
-    for record_id in request.record_ids:
-        conn = current.get(record_id)
-        reason = connect_refusal(
-            seq, record_id, found.get(record_id),
-            names.get(conn.sequence_id, conn.sequence_id) if conn else None,
-        )
-        if reason:
-            refused[record_id] = reason
-    ctx.shared_variables[CONNECT_REFUSED] = refused
+    ctx.connect_refusals.update(connect_refusals(ctx.database, seq, request.record_ids))
 
 
 @plugin(Message.DELETE, Stage.PRE_OPERATION, order=20, name="disassociate-on-delete")
 def disassociate_on_delete(ctx: Context) -> None:
     """Deleting a sequence ends every connection with `sequence_deleted` (a nested message)."""
     seq: Sequence = ctx.pre_image
-    record_ids = [c.record_id for c in conn_store.of_sequence(ctx.connection, seq.id)]
+    record_ids = [c.record_id for c in connection_store.of_sequence(ctx.database, seq.id)]
     if record_ids:
         result = ctx.execute(
             Message.DISCONNECT, DisconnectRequest(record_ids, EndReason.SEQUENCE_DELETED)
         )
-        ctx.shared_variables["delete.disconnected"] = result.succeeded
+        ctx.disconnected += result.succeeded
 
 
 def _disconnect(ctx: Context, record_ids: list[str], reason: EndReason) -> int:
-    current = conn_store.current_by_record(ctx.connection, record_ids)
+    current = connection_store.current_by_record(ctx.database, record_ids)
     if not current:
         return 0
     result = ctx.execute(Message.DISCONNECT, DisconnectRequest(list(current), reason))

@@ -10,7 +10,7 @@ Enable it in seqsync.toml:
     weekdays = [0, 1, 2, 3, 4]   # Monday = 0
 
 It runs on StepDue at PreOperation. It does not plan anything itself: it hands the engine a
-due-time adjuster (through the context's shared variables), and the engine defers an activity
+due-time adjuster (the context's typed `due_adjusters`), and the engine defers an activity
 step whose due time is outside working hours to the next opening. The connection stays
 scheduled with that due time and is planned by the first sync run after it.
 """
@@ -24,7 +24,6 @@ from connector.config import BusinessHoursConfig, Settings
 from connector.engine.models import Step
 from connector.errors import InvalidInput
 from connector.pipeline.context import Context, Message, Stage
-from connector.pipeline.operations import DUE_ADJUSTERS
 
 
 class BusinessHours:
@@ -55,7 +54,7 @@ class BusinessHours:
         self.weekdays = frozenset(config.weekdays)
 
     def execute(self, context: Context) -> None:
-        context.shared_variables.setdefault(DUE_ADJUSTERS, []).append(self.adjust)
+        context.due_adjusters.append(self.adjust)
 
     def adjust(self, step: Step, due: datetime) -> datetime:
         del step  # every activity type gets the same working hours

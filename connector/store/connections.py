@@ -7,7 +7,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
-    Connection,
+    Connection as Db,
+)
+from sqlalchemy import (
     Row,
     Select,
     bindparam,
@@ -18,8 +20,13 @@ from sqlalchemy import (
     update,
 )
 
-from connector.engine.models import Connection as Conn
-from connector.engine.models import ConnectionState, HistoryEvent, Sequence, SequenceStatus
+from connector.engine.models import (
+    Connection,
+    ConnectionState,
+    HistoryEvent,
+    Sequence,
+    SequenceStatus,
+)
 from connector.store.bulk import execute_many, sqlite_value
 from connector.store.chunks import chunks, unique
 from connector.store.schema import connection_history, connections, records, sequences
@@ -28,8 +35,8 @@ from connector.store.schema import connection_history, connections, records, seq
 _STATES = {state.value: state for state in ConnectionState}
 
 
-def conn_from_row(row: Row) -> Conn:
-    return Conn(
+def connection_from_row(row: Row) -> Connection:
+    return Connection(
         id=row.id, record_id=row.record_id, sequence_id=row.sequence_id, step_id=row.step_id,
         state=_STATES.get(row.state) or ConnectionState(row.state), due_at=row.due_at,
         connected_on=row.connected_on,
@@ -37,31 +44,32 @@ def conn_from_row(row: Row) -> Conn:
     )
 
 
-def _values(conn: Conn) -> dict[str, object]:
+def _values(connection: Connection) -> dict[str, object]:
     return {
-        "sequence_id": conn.sequence_id, "step_id": conn.step_id, "state": conn.state.value,
-        "due_at": conn.due_at, "activity_id": conn.activity_id, "attempt": conn.attempt,
-        "connected_on": conn.connected_on, "step_started_on": conn.step_started_on,
+        "sequence_id": connection.sequence_id, "step_id": connection.step_id,
+        "state": connection.state.value, "due_at": connection.due_at,
+        "activity_id": connection.activity_id, "attempt": connection.attempt,
+        "connected_on": connection.connected_on, "step_started_on": connection.step_started_on,
     }
 
 
-def _select_in(db: Connection, column: str, values: Iterable[str]) -> list[Conn]:
-    found: list[Conn] = []
+def _select_in(db: Db, column: str, values: Iterable[str]) -> list[Connection]:
+    found: list[Connection] = []
     for batch in chunks(unique(v for v in values if v)):
         query = select(connections).where(connections.c[column].in_(batch))
-        found.extend(conn_from_row(row) for row in db.execute(query))
+        found.extend(connection_from_row(row) for row in db.execute(query))
     return found
 
 
-def current_by_record(db: Connection, record_ids: Iterable[str]) -> dict[str, Conn]:
+def current_by_record(db: Db, record_ids: Iterable[str]) -> dict[str, Connection]:
     return {c.record_id: c for c in _select_in(db, "record_id", record_ids)}
 
 
 def by_ids_with_owner(
-    db: Connection, ids: Iterable[str]
-) -> tuple[dict[str, Conn], dict[str, tuple[str, str | None]]]:
+    db: Db, ids: Iterable[str]
+) -> tuple[dict[str, Connection], dict[str, tuple[str, str | None]]]:
     """Connections by id, plus record id -> (table, owner id) for their records: one query."""
-    found: dict[str, Conn] = {}
+    found: dict[str, Connection] = {}
     owners: dict[str, tuple[str, str | None]] = {}
     for batch in chunks(unique(ids)):
         query = (
@@ -71,51 +79,51 @@ def by_ids_with_owner(
             .where(connections.c.id.in_(batch))
         )
         for row in db.execute(query):
-            found[row.id] = conn_from_row(row)
+            found[row.id] = connection_from_row(row)
             owners[row.record_id] = (row.record_table, row.record_owner)
     return found, owners
 
 
-def by_activity(db: Connection, activity_ids: Iterable[str]) -> dict[str, Conn]:
+def by_activity(db: Db, activity_ids: Iterable[str]) -> dict[str, Connection]:
     return {c.activity_id: c for c in _select_in(db, "activity_id", activity_ids) if c.activity_id}
 
 
-def of_sequence(db: Connection, sequence_id: str) -> list[Conn]:
+def of_sequence(db: Db, sequence_id: str) -> list[Connection]:
     query = (
         select(connections).where(connections.c.sequence_id == sequence_id)
         .order_by(connections.c.connected_on, connections.c.record_id)
     )
-    return [conn_from_row(row) for row in db.execute(query)]
+    return [connection_from_row(row) for row in db.execute(query)]
 
 
-def insert_connections(db: Connection, conns: list[Conn]) -> None:
-    if conns:
+def insert_connections(db: Db, items: list[Connection]) -> None:
+    if items:
         db.execute(insert(connections), [
-            {"id": c.id, "record_id": c.record_id, **_values(c)} for c in conns
+            {"id": c.id, "record_id": c.record_id, **_values(c)} for c in items
         ])
 
 
-def update_connections(db: Connection, conns: list[Conn]) -> None:
+def update_connections(db: Db, items: list[Connection]) -> None:
     """Write where each connection is now (its record, sequence and start never change)."""
-    if conns:
+    if items:
         execute_many(
             db, update(connections).where(connections.c.id == bindparam("b_id")),
             [
                 {"b_id": c.id, "step_id": c.step_id, "state": c.state.value, "due_at": c.due_at,
                  "activity_id": c.activity_id, "attempt": c.attempt,
                  "step_started_on": c.step_started_on}
-                for c in conns
+                for c in items
             ],
         )
 
 
-def delete_connections(db: Connection, ids: Iterable[str]) -> None:
+def delete_connections(db: Db, ids: Iterable[str]) -> None:
     for batch in chunks(unique(ids)):
         db.execute(delete(connections).where(connections.c.id.in_(batch)))
 
 
 def insert_history(
-    db: Connection, events: list[HistoryEvent], seqs: Mapping[str, Sequence]
+    db: Db, events: list[HistoryEvent], seqs: Mapping[str, Sequence]
 ) -> None:
     """Append history lines, with the sequence and step names as they are now."""
     if not events:
@@ -134,7 +142,7 @@ def insert_history(
     ])
 
 
-def history_of_record(db: Connection, record_id: str) -> list[Row]:
+def history_of_record(db: Db, record_id: str) -> list[Row]:
     query = (
         select(connection_history).where(connection_history.c.record_id == record_id)
         .order_by(connection_history.c.id)
@@ -142,7 +150,7 @@ def history_of_record(db: Connection, record_id: str) -> list[Row]:
     return list(db.execute(query))
 
 
-def due_count(db: Connection, now: datetime) -> int:
+def due_count(db: Db, now: datetime) -> int:
     """How many connections are scheduled and due at `now` (an index-only count)."""
     query = select(func.count()).select_from(connections).where(
         connections.c.state == ConnectionState.SCHEDULED.value, connections.c.due_at <= now
@@ -150,21 +158,21 @@ def due_count(db: Connection, now: datetime) -> int:
     return int(db.execute(query).scalar() or 0)
 
 
-class DuePage(list[Conn]):
+class DuePage(list[Connection]):
     """A page of due connections, with their records' (table, owner id), as read inside the
-    transaction `connection`. StepDue may trust these very objects instead of reading them
+    transaction `db`. StepDue may trust these very objects instead of reading them
     again when it runs in that same transaction."""
 
-    def __init__(self, conns: Iterable[Conn], owners: dict[str, tuple[str, str | None]],
-                 connection: Connection) -> None:
-        super().__init__(conns)
+    def __init__(self, items: Iterable[Connection], owners: dict[str, tuple[str, str | None]],
+                 db: Db) -> None:
+        super().__init__(items)
         self.owners = owners
-        self.connection = connection
+        self.db = db
         self.read = {c.id: c for c in self}
 
-    def trusted(self, db: Connection) -> dict[str, Conn]:
+    def trusted(self, db: Db) -> dict[str, Connection]:
         """id -> connection for rows read in `db`'s transaction (none for another one)."""
-        return self.read if self.connection is db else {}
+        return self.read if self.db is db else {}
 
 
 _DUE_COLUMNS = (
@@ -176,7 +184,7 @@ _DUE_COLUMNS = (
 )
 
 
-def _sqlite_rows(db: Connection, query: Select[Any]) -> list[tuple[Any, ...]]:
+def _sqlite_rows(db: Db, query: Select[Any]) -> list[tuple[Any, ...]]:
     """Run `query` on the driver's own cursor: plain tuples, no per-value result processing
     (times come back as SQLite text; the caller parses them)."""
     compiled = query.compile(dialect=db.dialect)
@@ -209,7 +217,7 @@ _MISSING = object()
 
 
 def due_page(
-    db: Connection, now: datetime, after_id: str, limit: int, *, walk_ids: bool = False
+    db: Db, now: datetime, after_id: str, limit: int, *, walk_ids: bool = False
 ) -> DuePage:
     """Scheduled connections of active sequences due at `now`, in id order after `after_id`,
     with their records' (table, owner id).
@@ -236,22 +244,67 @@ def due_page(
     )
     owners: dict[str, tuple[str, str | None]] = {}
     if db.dialect.name != "sqlite":
-        conns = []
+        items = []
         for row in db.execute(query):
-            conns.append(conn_from_row(row))
+            items.append(connection_from_row(row))
             owners[row.record_id] = (row.record_table, row.record_owner)
-        return DuePage(conns, owners, db)
+        return DuePage(items, owners, db)
     # The page is read for every due connection: SQLAlchemy's per-value result processing
     # was a third of the read, so SQLite rows are built straight from the driver's tuples.
     utc = _utc_reader()
-    conns = []
+    items = []
     for (id_, record_id, sequence_id, step_id, state_text, due_at, connected_on, started_on,
          activity_id, attempt, table, owner) in _sqlite_rows(db, query):
-        conns.append(Conn(
+        items.append(Connection(
             id=id_, record_id=record_id, sequence_id=sequence_id, step_id=step_id,
             state=_STATES.get(state_text) or ConnectionState(state_text), due_at=utc(due_at),
             connected_on=utc(connected_on), step_started_on=utc(started_on),  # type: ignore[arg-type]
             activity_id=activity_id, attempt=attempt,
         ))
         owners[record_id] = (table, owner)
-    return DuePage(conns, owners, db)
+    return DuePage(items, owners, db)
+
+
+def history_mark(db: Db) -> int:
+    """The newest history id: events after it are what came since."""
+    return int(db.execute(select(func.max(connection_history.c.id))).scalar() or 0)
+
+
+def ended_by_reason(db: Db, after: int = 0) -> dict[str, int]:
+    """How many connections ended, by reason, in history events after id `after`."""
+    query = (
+        select(connection_history.c.reason, func.count())
+        .where(connection_history.c.id > after, connection_history.c.event == "ended")
+        .group_by(connection_history.c.reason)
+    )
+    return {str(reason): int(count) for reason, count in db.execute(query)}
+
+
+def count_by_state(db: Db) -> dict[str, int]:
+    query = select(connections.c.state, func.count()).group_by(connections.c.state)
+    return {str(state): int(n) for state, n in db.execute(query)}
+
+
+def ended_in_error(db: Db, limit: int = 50) -> list[dict[str, Any]]:
+    """Connections that ended with reason `error`, for records not reconnected since."""
+    query = (
+        select(
+            connection_history.c.record_id, connection_history.c.sequence_name,
+            connection_history.c.at, connection_history.c.message, records.c.name,
+        )
+        .join(records, records.c.id == connection_history.c.record_id, isouter=True)
+        .join(connections, connections.c.record_id == connection_history.c.record_id,
+              isouter=True)
+        .where(
+            connection_history.c.event == "ended",
+            connection_history.c.reason == "error",
+            connections.c.id.is_(None),
+        )
+        .order_by(connection_history.c.id.desc())
+        .limit(limit)
+    )
+    return [
+        {"record_id": r.record_id, "record_name": r.name or "", "sequence": r.sequence_name,
+         "at": r.at.isoformat(), "message": r.message or ""}
+        for r in db.execute(query)
+    ]

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -110,18 +110,28 @@ class Store:
     def is_sqlite(self) -> bool:
         return self.dialect == "sqlite"
 
-    @contextmanager
-    def begin(self) -> Iterator[Connection]:
+    def begin(self) -> AbstractContextManager[Connection]:
         """A transaction: committed when the block ends, rolled back on any exception."""
+        return self._translated(self.engine.begin)
+
+    def read(self) -> AbstractContextManager[Connection]:
+        """`db` for reads, closed (its transaction ended) when the block ends."""
+        return self._translated(self.engine.connect)
+
+    @contextmanager
+    def _translated(
+        self, open_db: Callable[[], AbstractContextManager[Connection]]
+    ) -> Iterator[Connection]:
         try:
-            with self.engine.begin() as conn:
-                yield conn
+            with open_db() as db:
+                yield db
         except (OperationalError, sqlite3.OperationalError, InterfaceError) as exc:
             # The raw driver error too: bulk writes go through the driver's own executemany.
             raise self._state_error(exc) from None
 
     def state_error(self, exc: Exception) -> StateError:
-        """The same one-line StateError for a database error met outside `begin()`."""
+        """The same one-line StateError for a database error met outside `begin()`/`read()`
+        (store modules holding a connection of their own: the advisory locks)."""
         return self._state_error(exc)
 
     def _state_error(self, exc: Exception) -> StateError:
@@ -178,6 +188,24 @@ def _known(script: ScriptDirectory, revision: str) -> bool:
         return script.get_revision(revision) is not None
     except Exception:  # alembic raises several types for an unknown id
         return False
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The database file of a SQLite URL (any driver form), None for memory or other databases."""
+    try:
+        parsed = make_url(url)
+    except (SQLAlchemyError, ValueError):
+        return None
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(parsed.database)
+
+
+def copy_sqlite(source: Path, destination: Path) -> None:
+    """A consistent snapshot of `source` into `destination`, even while WAL has unmerged pages
+    (SQLite's backup API)."""
+    with sqlite3.connect(source) as src, sqlite3.connect(destination) as dst:
+        src.backup(dst)
 
 
 def open_store(url: str, pool: PoolOptions | None = None) -> Store:

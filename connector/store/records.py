@@ -167,3 +167,9 @@ def query_record_ids(
     if after is not None:
         query = query.order_by(None).order_by(records.c.id).where(records.c.id > after)
     return list(db.execute(query).scalars())
+
+
+def live_ids(db: Connection, table: str) -> list[str]:
+    """Ids of the records of `table` not flagged deleted."""
+    query = select(records.c.id).where(records.c.table == table, records.c.is_deleted.is_(False))
+    return list(db.execute(query).scalars())

@@ -135,3 +135,22 @@ def connected_counts(db: Connection, ids: Iterable[str]) -> dict[str, int]:
         )
         counts.update({sequence_id: n for sequence_id, n in db.execute(query)})
     return counts
+
+
+def load_summary(db: Connection) -> list[dict[str, object]]:
+    """Every sequence with how many records are connected to it."""
+    counts = (
+        select(connections.c.sequence_id, func.count().label("connected"))
+        .group_by(connections.c.sequence_id)
+        .subquery()
+    )
+    query = (
+        select(sequences.c.id, sequences.c.name, sequences.c.entity, sequences.c.status,
+               func.coalesce(counts.c.connected, 0))
+        .join(counts, counts.c.sequence_id == sequences.c.id, isouter=True)
+        .order_by(sequences.c.name)
+    )
+    return [
+        {"id": r[0], "name": r[1], "entity": r[2], "status": r[3], "connected": int(r[4])}
+        for r in db.execute(query)
+    ]

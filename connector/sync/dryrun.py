@@ -1,13 +1,13 @@
 """`--dry-run`: read the CRM for real, write nothing anywhere.
 
-The run works on a scratch copy of the state (so the engine can plan as usual) and on a client
-whose writes are recorded instead of sent. Both are thrown away at the end.
+The run works on a scratch copy of the state (so the engine can plan as usual). The phases get
+a `ReadOnlyCrm`, and push a `RecordingWriter` built on it: its writes are noted in the report
+and answered as successes, and nothing it holds can send one.
 """
 
 from __future__ import annotations
 
 import shutil
-import sqlite3
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,7 +16,9 @@ from typing import Any
 
 from connector.app import copy_state_to
 from connector.config import Settings
-from connector.dataverse.client import BatchOperation, BatchResult, DataverseClient
+from connector.dataverse.batch import BatchOperation, BatchResult
+from connector.store.db import copy_sqlite, sqlite_file
+from connector.sync.crm import ReadOnlyCrm
 from connector.sync.report import RunReport
 
 SAMPLE = 20  # items listed per kind of write; the rest are counted
@@ -24,35 +26,39 @@ SAMPLE = 20  # items listed per kind of write; the rest are counted
 
 @contextmanager
 def scratch_state(settings: Settings) -> Iterator[Settings]:
-    prefix = "sqlite:///"
-    url = settings.state.url
+    source = sqlite_file(settings.state.url)
     folder = Path(tempfile.mkdtemp(prefix="seqsync-dry-run-"))
     try:
         scratch = folder / "state.db"
-        source = Path(url[len(prefix):])
-        if not url.startswith(prefix):
+        if source is None:
             # A server database: the run works on a SQLite copy of it, taken row by row.
-            copy_state_to(settings, f"{prefix}{scratch}", migrate_source=False)
+            copy_state_to(settings, f"sqlite:///{scratch}", migrate_source=False)
         elif source.exists():
-            # The backup API copies a consistent snapshot even while WAL has unmerged pages.
-            with sqlite3.connect(source) as src, sqlite3.connect(scratch) as dst:
-                src.backup(dst)
+            copy_sqlite(source, scratch)
         copy = settings.model_copy(deep=True)
-        copy.state.url = f"{prefix}{scratch}"
+        copy.state.url = f"sqlite:///{scratch}"
         yield copy
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-class RecordingClient:
-    """The real client for reads; writes are noted in the report and answered as successes."""
+class RecordingWriter:
+    """A `CrmWriter` for dry runs: reads go to the CRM, writes only into the report."""
 
-    def __init__(self, client: DataverseClient, report: RunReport) -> None:
-        self._client = client
+    def __init__(self, reader: ReadOnlyCrm, report: RunReport) -> None:
+        # Only a ReadOnlyCrm's reads: there is no client here to write with.
+        self._reader = reader
         self._report = report
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._client, name)
+    @property
+    def concurrency(self) -> int:
+        return self._reader.concurrency
+
+    def read_changes(self, *args: Any, **kwargs: Any) -> Any:
+        return self._reader.read_changes(*args, **kwargs)
+
+    def query_in(self, *args: Any, **kwargs: Any) -> Any:
+        return self._reader.query_in(*args, **kwargs)
 
     def _note(self, action: str, entity_set: str, items: list[dict[str, Any]]) -> None:
         self._report.note_write({

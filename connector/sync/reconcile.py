@@ -10,16 +10,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Iterator
 
-from sqlalchemy import select, update
-
-from connector.dataverse.errors import DataverseError
+from connector.dataverse.client import ChangePage
 from connector.engine.models import ActivityOutcome, ActivityResult, StepType
-from connector.errors import CrmUnavailable, SeqsyncError
 from connector.mapping import ActivityMapping
-from connector.store.schema import outbox
-from connector.sync import state
-from connector.sync.context import SyncContext
-from connector.sync.outbox import IN_CHUNK, update_items
+from connector.store import outbox as outbox_store
+from connector.store.outbox import OutboxStatus
+from connector.sync.changes import each_table, follow
+from connector.sync.run_context import SyncContext
 
 log = logging.getLogger("seqsync.sync.reconcile")
 
@@ -27,36 +24,24 @@ ACTIVITY_TYPES = (StepType.EMAIL, StepType.PHONECALL, StepType.TASK)
 
 
 def reconcile(ctx: SyncContext, types: Iterable[StepType] = ACTIVITY_TYPES) -> None:
-    for step_type in types:
-        mapping = ctx.mappings.activity(step_type)
-        ctx.progress.phase(f"reconcile {mapping.logical_name}")
-        try:
-            reconcile_table(ctx, mapping)
-        except CrmUnavailable:
-            raise  # the CRM is gone or refuses us; a spoiled reply only stops this table
-        except (DataverseError, SeqsyncError) as exc:
-            log.error("reconcile of %s stopped: %s", mapping.entity_set, exc)
-            ctx.report.add_error(None, f"reconcile {mapping.entity_set}: {exc}", kind="reconcile")
+    each_table(ctx, "reconcile", [ctx.mappings.activity(t) for t in types],
+               lambda m: m.logical_name, lambda m: m.entity_set, reconcile_table)
 
 
 def reconcile_table(ctx: SyncContext, mapping: ActivityMapping) -> None:
-    key = state.delta_key(mapping.entity_set)
-    link = state.get_value(ctx.engine, key)
-    new_link: str | None = None
-    for page in ctx.client.read_changes(
-        mapping.entity_set, mapping.reconcile_columns(), mapping.primary_key, link,
-        ctx.page_size, on_expired="reread",
-    ):
+    def apply(page: ChangePage) -> None:
         by_id = {str(row[mapping.primary_key]).lower(): row for row in page.upserts}
         deleted = [i.lower() for i in page.deleted_ids]
-        ours = _ours(ctx, list(by_id) + deleted)
-        late = {a: by_id[a] for a, status in ours.items() if status == "cancelled" and a in by_id}
+        with ctx.store.read() as db:
+            ours = outbox_store.ours(db, list(by_id) + deleted)
+        late = {a: by_id[a] for a, status in ours.items()
+                if status is OutboxStatus.CANCELLED and a in by_id}
         if late:
             _record_late_arrivals(ctx, mapping, late)
-        ours = {a: status for a, status in ours.items() if status != "cancelled"}
+        ours = {a: status for a, status in ours.items() if status is not OutboxStatus.CANCELLED}
         if ours:
-            _mark_seen_in_crm(ctx, [a for a, status in ours.items() if status == "pending"
-                                    and a in by_id])
+            _mark_seen_in_crm(ctx, [a for a, status in ours.items()
+                                    if status is OutboxStatus.PENDING and a in by_id])
             results = list(_outcomes(ctx, mapping, by_id, deleted, ours))
             if results:
                 ctx.app.execute("ActivityCompleted", results, now=ctx.now)
@@ -66,34 +51,14 @@ def reconcile_table(ctx: SyncContext, mapping: ActivityMapping) -> None:
                     else:
                         ctx.report.activities_skipped += 1
         ctx.progress.advance(len(by_id) + len(deleted))
-        if page.delta_link:
-            new_link = page.delta_link
-    if new_link:
-        state.set_value(ctx.engine, key, new_link)
 
-
-_OURS_STATUSES = frozenset(("pending", "pushed", "to_cancel", "cancelled"))
-
-
-def _ours(ctx: SyncContext, ids: list[str]) -> dict[str, str]:
-    """Outbox status of those ids that seqsync created and has not yet seen closed
-    (`cancelled` ones too: the CRM may have taken them after all)."""
-    found: dict[str, str] = {}
-    with ctx.engine.connect() as conn:
-        for start in range(0, len(ids), IN_CHUNK):
-            chunk = ids[start:start + IN_CHUNK]
-            # The status test stays out of the SQL: with it, SQLite reads the status index
-            # (every open item, per chunk) instead of the 900 primary keys (profiled: 20x).
-            query = select(outbox.c.activity_id, outbox.c.status).where(
-                outbox.c.activity_id.in_(chunk), outbox.c.closed_on.is_(None),
-            )
-            found.update((a, s) for a, s in conn.execute(query) if s in _OURS_STATUSES)
-    return found
+    follow(ctx, mapping.entity_set, mapping.select_columns(), mapping.primary_key, apply)
 
 
 def _mark_seen_in_crm(ctx: SyncContext, ids: list[str]) -> None:
     """A pending item the CRM already has was pushed by a run that died before recording it."""
-    update_items(ctx.engine, ids, status="pushed", crm_state="open", pushed_on=ctx.now)
+    with ctx.store.begin() as db:
+        outbox_store.mark_pushed(db, ids, ctx.now)
     ctx.report.activities_already_existed += len(ids)
 
 
@@ -106,16 +71,12 @@ def _record_late_arrivals(
     run's pull ended the connection (record closed or deleted) before reconcile could notice.
     The connection stays ended; the store only stops claiming the activity does not exist.
     """
-    with ctx.engine.begin() as conn:
+    with ctx.store.begin() as db:
         for activity_id, row in rows.items():
             outcome = mapping.outcome(row)
             closed = (mapping.closed_at(row) or ctx.now) if outcome is not None else None
-            conn.execute(
-                update(outbox).where(outbox.c.activity_id == activity_id, outbox.c.status ==
-                                     "cancelled")
-                .values(status="pushed", pushed_on=ctx.now, closed_on=closed,
-                        crm_state=outcome.value if outcome is not None else "open")
-            )
+            state = outcome.value if outcome is not None else "open"
+            outbox_store.record_late_arrival(db, activity_id, ctx.now, closed, state)
     log.warning("%d %s activities cancelled locally had reached the CRM before a crash; "
                 "recorded as sent", len(rows), mapping.entity_set)
     ctx.report.activities_already_existed += len(rows)
@@ -123,7 +84,7 @@ def _record_late_arrivals(
 
 def _outcomes(
     ctx: SyncContext, mapping: ActivityMapping, rows: dict[str, dict[str, object]],
-    deleted: list[str], ours: dict[str, str],
+    deleted: list[str], ours: dict[str, OutboxStatus],
 ) -> Iterator[ActivityResult]:
     for activity_id, row in rows.items():
         if activity_id not in ours:
@@ -136,5 +97,5 @@ def _outcomes(
             yield ActivityResult(activity_id, outcome, min(closed, ctx.now) if closed else ctx.now)
     for activity_id in deleted:
         # A seller deleting the activity is the strongest way of skipping the step.
-        if activity_id in ours and ours[activity_id] != "pending":
+        if activity_id in ours and ours[activity_id] is not OutboxStatus.PENDING:
             yield ActivityResult(activity_id, ActivityOutcome.CANCELED, ctx.now)

@@ -9,24 +9,20 @@ run's delta link starts after the rows this run created.
 from __future__ import annotations
 
 import logging
-import sqlite3
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from datetime import UTC, datetime
-
-from sqlalchemy import func, select, update
-from sqlalchemy.exc import OperationalError
 
 from connector.app import App, open_app
 from connector.config import Settings
 from connector.dataverse.client import DataverseClient
 from connector.dataverse.errors import BadResponse
-from connector.errors import CrmUnavailable
+from connector.errors import CrmUnavailable, StateError
 from connector.mapping import load_for_settings
-from connector.store.schema import connection_history, runs
-from connector.sync.context import SyncContext
-from connector.sync.crm import make_client
-from connector.sync.dryrun import RecordingClient, scratch_state
+from connector.store import connections as connection_store
+from connector.store import runs as run_store
+from connector.sync.crm import CrmWriter, ReadOnlyCrm, make_client
+from connector.sync.dryrun import RecordingWriter, scratch_state
 from connector.sync.lock import RunLock, lock_path_for
 from connector.sync.plan import plan
 from connector.sync.progress import LogProgress, Progress
@@ -34,6 +30,7 @@ from connector.sync.pull import pull
 from connector.sync.push import push
 from connector.sync.reconcile import reconcile
 from connector.sync.report import RunReport
+from connector.sync.run_context import SyncContext
 
 log = logging.getLogger("seqsync.sync")
 
@@ -48,7 +45,7 @@ def run_sync(
     progress: Progress | None = None,
     client_factory: ClientFactory = make_client,
 ) -> RunReport:
-    """Run once; raises LockHeld, CrmUnavailable or InvalidInput for the CLI to map."""
+    """Run once; raises LockHeld, CrmUnavailable, StateError or InvalidInput for the CLI."""
     clock = (now or datetime.now(UTC)).astimezone(UTC)
     report = RunReport(clock=clock, dry_run=dry_run, started_on=datetime.now(UTC))
     progress = progress or LogProgress()
@@ -61,19 +58,21 @@ def run_sync(
     with lock, state as effective:
         app = open_app(effective)
         try:
-            run_id = _start_run(app, report)
-            history_mark = _history_mark(app)
-        except (OperationalError, sqlite3.OperationalError) as exc:
+            with app.store.begin() as db:
+                run_id = run_store.start(db, report.started_on, report.clock, report.dry_run)
+                history_mark = connection_store.history_mark(db)
+        except StateError:
             app.close()
-            raise app.store.state_error(exc) from None
-        crm = RecordingClient(client, report) if dry_run else client
-        ctx = SyncContext(app, crm, mappings, effective, clock, report, progress)  # type: ignore[arg-type]
+            raise
+        reader = ReadOnlyCrm(client)
+        writer: CrmWriter = RecordingWriter(reader, report) if dry_run else client
+        ctx = SyncContext(app, reader, mappings, effective, clock, report, progress)
         try:
             client.whoami()  # proves the credentials and reads the server's parallelism hint
             pull(ctx)
             reconcile(ctx)
             plan(ctx)
-            touched = push(ctx)
+            touched = push(ctx, writer)
             if touched and not dry_run:
                 reconcile(ctx, sorted(touched))
             report.outcome = "partial" if report.errors else "ok"
@@ -81,13 +80,12 @@ def run_sync(
             report.outcome = "failed"
             report.add_error(None, str(exc), kind="crm")
             raise
-        except (OperationalError, sqlite3.OperationalError) as exc:
-            # Locked or full database mid-run (sync phases write through the engine directly):
-            # the same one-line StateError the store gives, not an "unexpected" error.
+        except StateError as exc:
+            # Locked or full database mid-run: the store's one-line error, not an "unexpected"
+            # one.
             report.outcome = "failed"
-            error = app.store.state_error(exc)
-            report.add_error(None, str(error), kind="state")
-            raise error from None
+            report.add_error(None, str(exc), kind="state")
+            raise
         except BaseException as exc:
             report.outcome = "failed"
             report.add_error(None, f"{type(exc).__name__}: {exc}", kind="internal")
@@ -97,49 +95,24 @@ def run_sync(
             _collect_metrics(client, report)
             report.finished_on = datetime.now(UTC)
             try:
-                _count_disconnections(app, history_mark, report)
-                _finish_run(app, run_id, report)
-            except (OperationalError, sqlite3.OperationalError) as exc:
+                _finish(app, run_id, history_mark, report)
+            except StateError as exc:
                 # Must not mask the run's own outcome; the next run's log shows the gap.
-                log.error("could not record this run in the state database: %s",
-                          getattr(exc, "orig", exc))
+                log.error("could not record this run in the state database: %s", exc)
             finally:
                 app.close()
                 client.close()  # `seqsync serve` makes a client per run: no pooled sockets left
     return report
 
 
-def _start_run(app: App, report: RunReport) -> int:
-    with app.store.engine.begin() as conn:
-        result = conn.execute(runs.insert().values(
-            started_on=report.started_on, clock=report.clock, outcome="running",
-            dry_run=report.dry_run,
-        ))
-        return int(result.inserted_primary_key[0])
-
-
-def _finish_run(app: App, run_id: int, report: RunReport) -> None:
-    with app.store.engine.begin() as conn:
-        conn.execute(update(runs).where(runs.c.id == run_id).values(
-            finished_on=report.finished_on, outcome=report.outcome, summary=report.summary(),
-            error=report.errors[0]["message"][:2000] if report.errors else None,
-        ))
-
-
-def _history_mark(app: App) -> int:
-    with app.store.engine.connect() as conn:
-        return int(conn.execute(select(func.max(connection_history.c.id))).scalar() or 0)
-
-
-def _count_disconnections(app: App, mark: int, report: RunReport) -> None:
-    query = (
-        select(connection_history.c.reason, func.count())
-        .where(connection_history.c.id > mark, connection_history.c.event == "ended")
-        .group_by(connection_history.c.reason)
-    )
-    with app.store.engine.connect() as conn:
-        for reason, count in conn.execute(query):
-            report.disconnected[str(reason)] = int(count)
+def _finish(app: App, run_id: int, history_mark: int, report: RunReport) -> None:
+    with app.store.begin() as db:
+        for reason, count in connection_store.ended_by_reason(db, history_mark).items():
+            report.disconnected[reason] = count
+        run_store.finish(
+            db, run_id, report.finished_on, report.outcome, report.summary(),
+            report.errors[0]["message"] if report.errors else None,
+        )
 
 
 def _collect_metrics(client: DataverseClient, report: RunReport) -> None:

@@ -195,8 +195,8 @@ def test_config_mistakes_found_by_the_app_name_the_config_file(cli):
 
 
 def test_keep_step_ids_matching_rules():
-    from connector.cli.sequence_file import keep_step_ids
     from connector.engine.models import Step, StepType
+    from connector.sequence_file import keep_step_ids
 
     email = Step(id="e", type=StepType.EMAIL, name="Hi")
     wait = Step(id="w", type=StepType.WAIT, days=1)

@@ -203,3 +203,28 @@ def test_unwritable_cache_location_is_a_one_line_error(tmp_path, secret_env) -> 
         entra(mock)
         with pytest.raises(InvalidInput, match="missing-dir"):
             MsalTokenProvider(crm).get_token()
+
+
+def test_msal_session_does_not_retry_on_its_own(tmp_path) -> None:
+    from connector.dataverse.auth import msal_http_client
+
+    adapter = msal_http_client(crm_for(tmp_path)).get_adapter("https://login.example")
+    assert adapter.max_retries.total == 0
+
+
+def test_a_token_call_that_cannot_connect_is_retried_by_the_one_policy(
+    tmp_path, secret_env
+) -> None:
+    import requests
+
+    crm = crm_for(tmp_path)
+    with responses.RequestsMock() as mock:
+        entra(mock, tokens=0)
+        mock.post(TOKEN_URL, body=requests.ConnectionError("reset"))
+        mock.post(TOKEN_URL, json={"token_type": "Bearer", "expires_in": 3599,
+                                   "access_token": "at-1"})
+        mock.get(f"{API}/WhoAmI", json={"UserId": "u"})
+        client = DataverseClient(crm, sleep=lambda s: None)
+        assert client.whoami() == {"UserId": "u"}
+        assert len(token_posts(mock)) == 2  # one failed attempt, one retry: no hidden third
+    assert client.metrics.retries == 1

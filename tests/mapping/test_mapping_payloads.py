@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from mapping_samples import ACTIVITY_ID, CONTACT_ID, LEAD_ID, OPP_ID, OWNER_ID, Item
+from mapping_samples import ACTIVITY_ID, CONTACT_ID, LEAD_ID, OPP_ID, OWNER_ID, Item, payload
 
 from connector.engine.models import ActivityOutcome, Record, StepType
 from connector.mapping import MappingError, RowError, load_mappings
@@ -48,18 +48,18 @@ def test_payload_for_each_activity_and_target(step: StepType, record: Record) ->
     }
     if step in PARTIES:
         expected[PARTIES[step]] = [SENDER, TO[record.table]]
-    assert activity.payload(item, record) == expected
+    assert payload(activity, item, record) == expected
 
 
 def test_owner_comes_from_the_record_when_the_item_has_none() -> None:
-    body = load_mappings().activity("email").payload(Item(owner_id=None), LEAD)
+    body = payload(load_mappings().activity("email"), Item(owner_id=None), LEAD)
     assert body["ownerid@odata.bind"] == f"/systemusers({OWNER_ID})"
     assert body["email_activity_parties"][0] == SENDER
 
 
 def test_no_owner_leaves_owner_and_sender_out() -> None:
     unowned = replace(LEAD, owner_id=None)
-    body = load_mappings().activity("phonecall").payload(Item(owner_id=None), unowned)
+    body = payload(load_mappings().activity("phonecall"), Item(owner_id=None), unowned)
     assert "ownerid@odata.bind" not in body
     assert body["phonecall_activity_parties"] == [TO["lead"]]
 
@@ -67,33 +67,33 @@ def test_no_owner_leaves_owner_and_sender_out() -> None:
 def test_opportunity_without_contact_has_no_to_party() -> None:
     no_contact = replace(OPPORTUNITY, columns={"_parentcontactid_value": None})
     item = Item(record_id=OPP_ID, record_table="opportunity")
-    body = load_mappings().activity("email").payload(item, no_contact)
+    body = payload(load_mappings().activity("email"), item, no_contact)
     assert body["email_activity_parties"] == [SENDER]
 
 
 def test_no_owner_and_no_recipient_means_no_parties_at_all() -> None:
     item = Item(record_id=OPP_ID, record_table="opportunity", owner_id=None)
-    body = load_mappings().activity("email").payload(item, None)
+    body = payload(load_mappings().activity("email"), item, None)
     assert "email_activity_parties" not in body
     assert "ownerid@odata.bind" not in body
     assert body["regardingobjectid_opportunity_email@odata.bind"] == f"/opportunities({OPP_ID})"
 
 
 def test_task_never_has_parties() -> None:
-    body = load_mappings().activity("task").payload(Item(), LEAD)
+    body = payload(load_mappings().activity("task"), Item(), LEAD)
     assert not any("parties" in key for key in body)
 
 
 def test_long_subject_is_cut_to_the_column_length() -> None:
     email = load_mappings().activity("email")
-    subject = email.payload(Item(subject="x" * 500), LEAD)["subject"]
+    subject = payload(email, Item(subject="x" * 500), LEAD)["subject"]
     assert len(subject) == 200 and subject.endswith("…")
-    assert email.payload(Item(subject="y" * 200), LEAD)["subject"] == "y" * 200
+    assert payload(email, Item(subject="y" * 200), LEAD)["subject"] == "y" * 200
 
 
 def test_due_time_is_utc_with_z_and_empty_description() -> None:
     naive = datetime(2025, 3, 1, 9, 30)  # the store hands back UTC; naive means UTC
-    body = load_mappings().activity("task").payload(Item(due_at=naive, description=None), LEAD)
+    body = payload(load_mappings().activity("task"), Item(due_at=naive, description=None), LEAD)
     assert body["scheduledend"] == "2025-03-01T09:30:00Z"
     assert body["description"] == ""
 
@@ -101,13 +101,13 @@ def test_due_time_is_utc_with_z_and_empty_description() -> None:
 def test_constants_are_written_on_every_activity(mapping_dir: Path, edit: Edit) -> None:
     edit("task.toml", "[payload.constants]\n", '[payload.constants]\nprioritycode = 2\n')
     task = load_mappings(mapping_dir).activity("task")
-    assert task.payload(Item(), LEAD)["prioritycode"] == 2
+    assert payload(task, Item(), LEAD)["prioritycode"] == 2
 
 
 def test_record_table_without_regarding_binding() -> None:
     email = load_mappings(tables=["lead"]).activity("email")
     with pytest.raises(MappingError, match=r"email.toml: \[regarding\] opportunity: no binding"):
-        email.payload(Item(record_table="opportunity"), None)
+        payload(email, Item(record_table="opportunity"), None)
 
 
 @pytest.mark.parametrize(

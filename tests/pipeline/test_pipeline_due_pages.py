@@ -7,12 +7,12 @@ import pytest
 from pipeline_helpers import T0, add_records, add_sequence, rid
 from sqlalchemy import select, update
 
-import connector.app as app_module
-from connector.app import plan_due_batches
+import connector.sync.plan as plan_module
 from connector.engine.models import ConnectRequest
 from connector.pipeline.context import Message, Mode, Stage, plugin
 from connector.store import connections as conn_store
 from connector.store.schema import connections, outbox
+from connector.sync.plan import plan_due_batches
 
 
 def connect(app, count):
@@ -75,7 +75,7 @@ def watcher(ctx):
 
 
 def test_many_pages_a_transaction_plan_everything_once(app, monkeypatch):
-    monkeypatch.setattr(app_module, "PLAN_TRANSACTION_ROWS", 4)
+    monkeypatch.setattr(plan_module, "PLAN_TRANSACTION_ROWS", 4)
     app.pipeline.register(watcher)
     ids = connect(app, 9)
     results = list(plan_due_batches(app, T0, batch_size=2))
@@ -100,7 +100,7 @@ def test_async_plugins_run_after_the_planning_commit(app):
 
 
 def test_a_failing_page_rolls_back_its_transaction(app, monkeypatch):
-    monkeypatch.setattr(app_module, "PLAN_TRANSACTION_ROWS", 4)
+    monkeypatch.setattr(plan_module, "PLAN_TRANSACTION_ROWS", 4)
     connect(app, 4)
     calls = []
 

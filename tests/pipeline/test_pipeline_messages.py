@@ -7,7 +7,7 @@ import pytest
 from pipeline_helpers import STEPS, T0, add_records, add_sequence, make_settings, rid
 from sqlalchemy import event, select, update
 
-from connector.app import open_app, plan_due_batches
+from connector.app import open_app
 from connector.engine.models import (
     ActivityOutcome,
     ActivityResult,
@@ -17,8 +17,10 @@ from connector.engine.models import (
     Record,
 )
 from connector.errors import NotFound, RuleViolation
-from connector.pipeline.context import Message
+from connector.pipeline import operations
+from connector.pipeline.context import Message, PluginStep, Stage
 from connector.store.schema import connection_history, connections, outbox, records
+from connector.sync.plan import plan_due_batches
 
 
 def rows(app, table, *where):
@@ -113,13 +115,55 @@ def test_connect_to_inactive_or_missing_sequence_is_refused(app):
         app.execute(Message.CONNECT, ConnectRequest("no-such-id", []))
 
 
-def test_the_database_itself_holds_one_connection_per_record(app):
+def test_the_database_itself_holds_one_connection_per_record(app, monkeypatch):
     seq = add_sequence(app)
     ids = add_records(app, 1)
     connect(app, seq, ids)
+    # Both the rule and the Connect operation's own re-check out of the way: the database.
     app.pipeline._steps = [s for s in app.pipeline._steps if s.name != "connect-preconditions"]
+    monkeypatch.setattr(operations, "connect_refusals", lambda db, seq, ids: {})
     with pytest.raises(RuleViolation, match="refused by the database"):
         connect(app, seq, ids)
+
+
+def _stage20_adds(app, record_id):
+    """A PreOperation plugin that adds `record_id` to every Connect, after the rules ran."""
+    def add(ctx):
+        ctx.target = replace(ctx.target, record_ids=[*ctx.target.record_ids, record_id])
+    app.pipeline.register(PluginStep(Message.CONNECT, Stage.PRE_OPERATION, add, name="adds"))
+
+
+@pytest.mark.parametrize("case", ["closed", "deleted", "wrong table", "connected"])
+def test_a_stage_20_plugin_cannot_slip_a_record_past_the_connect_rules(app, case):
+    seq = add_sequence(app)
+    (good,) = add_records(app, 1)
+    if case == "closed":
+        (bad,) = add_records(app, 1, start=2, is_open=False)
+        reason = f"record {bad} is closed"
+    elif case == "deleted":
+        (bad,) = add_records(app, 1, start=2)
+        app.execute(Message.RECORD_DELETED, [bad], table="lead")
+        reason = f"record {bad} was deleted in the CRM"
+    elif case == "wrong table":
+        (bad,) = add_records(app, 1, start=2, table="opportunity")
+        reason = f"record {bad} is a opportunity, but sequence 'Cold' is for lead records"
+    else:
+        (bad,) = add_records(app, 1, start=2)
+        connect(app, add_sequence(app, name="Other"), [bad])
+        reason = (f"record {bad} is already connected to sequence 'Other': "
+                  "disconnect it first")
+    # The same record, given directly: what the rule says.
+    direct = connect(app, seq, [bad])
+    assert [(o.record_id, o.status, o.reason) for o in direct.outcomes] == [
+        (bad, "skipped", reason)
+    ]
+    _stage20_adds(app, bad)
+    result = connect(app, seq, [good])
+    assert [(o.record_id, o.status, o.reason) for o in result.outcomes] == [
+        (good, "connected", ""), (bad, "skipped", reason),
+    ]
+    assert [r["record_id"] for r in rows(app, connections, connections.c.sequence_id == seq.id)
+            ] == [good]
 
 
 def test_reconnect_after_an_ending(app):

@@ -8,7 +8,7 @@ import pytest
 from pipeline_helpers import T0, add_records, add_sequence, make_settings
 from sqlalchemy import select
 
-from connector.app import open_app, plan_due_batches
+from connector.app import open_app
 from connector.config import BusinessHoursConfig
 from connector.engine.models import ConnectRequest, Step, StepType
 from connector.errors import InvalidInput
@@ -16,6 +16,7 @@ from connector.pipeline.context import Message
 from connector.pipeline.loading import ENTRY_POINT_GROUP
 from connector.plugins.business_hours import BusinessHours
 from connector.store.schema import outbox
+from connector.sync.plan import plan_due_batches
 
 PLUGIN_MODULE = '''
 from connector.pipeline.context import Message, Stage, plugin

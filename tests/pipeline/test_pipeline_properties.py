@@ -9,7 +9,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 from pipeline_helpers import STEPS, T0, rid
 from sqlalchemy import func, select
 
-from connector.app import open_app, plan_due_batches
+from connector.app import open_app
 from connector.config import Settings
 from connector.engine.models import (
     ActivityOutcome,
@@ -22,6 +22,7 @@ from connector.engine.models import (
 from connector.errors import SeqsyncError
 from connector.pipeline.context import Message
 from connector.store.schema import connection_history, connections, outbox
+from connector.sync.plan import plan_due_batches
 
 RECORDS = [rid(n) for n in range(1, 6)]
 records = st.lists(st.sampled_from(RECORDS), min_size=1, max_size=4)

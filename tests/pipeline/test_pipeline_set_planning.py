@@ -6,12 +6,13 @@ import pytest
 from pipeline_helpers import STEPS, T0, add_records, add_sequence
 from sqlalchemy import select, update
 
-import connector.app as app_module
-from connector.app import open_app, plan_due_batches
+import connector.sync.plan as plan_module
+from connector.app import open_app
 from connector.config import Settings
 from connector.engine.models import ConnectRequest, Step, StepType, activity_id_for
 from connector.pipeline.context import Message, Stage, plugin
 from connector.store.schema import connection_history, connections, outbox
+from connector.sync.plan import plan_due_batches
 
 
 @pytest.fixture
@@ -97,7 +98,7 @@ def backend_app_connections(app):
 
 
 def test_slices_commit_one_by_one(backend_app, monkeypatch):
-    monkeypatch.setitem(app_module.PLAN_SLICE_ROWS, backend_app.store.dialect, 3)
+    monkeypatch.setitem(plan_module.PLAN_SLICE_ROWS, backend_app.store.dialect, 3)
     seq = add_sequence(backend_app)
     ids = add_records(backend_app, 8)
     backend_app.execute(Message.CONNECT, ConnectRequest(seq.id, ids))

@@ -118,7 +118,7 @@ class World:
 
     def sequence(self, name: str = "Outreach", entity: str = "lead", text: str = THREE_STEPS
                  ) -> str:
-        from connector.cli.sequence_file import load_sequence_file
+        from connector.sequence_file import load_sequence_file
 
         path = self.folder / f"{name}.toml"
         path.write_text(text.format(name=name, entity=entity), encoding="utf-8")

@@ -6,22 +6,21 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Engine
-
 from connector.config import Settings
+from connector.sync.crm import CrmReader
 from connector.sync.progress import Progress
 from connector.sync.report import RunReport
 
 if TYPE_CHECKING:
     from connector.app import App
-    from connector.dataverse.client import DataverseClient
     from connector.mapping import Mappings
+    from connector.store.db import Store
 
 
 @dataclass
 class SyncContext:
     app: App
-    client: DataverseClient
+    crm: CrmReader  # reads only: push is handed its writer separately
     mappings: Mappings
     settings: Settings
     now: datetime
@@ -29,8 +28,8 @@ class SyncContext:
     progress: Progress
 
     @property
-    def engine(self) -> Engine:
-        return self.app.store.engine
+    def store(self) -> Store:
+        return self.app.store
 
     @property
     def page_size(self) -> int:

@@ -1,0 +1,74 @@
+"""The change-tracking loop pull and reconcile share: read a table's changes since its saved
+delta link, apply them page by page, then save the new link.
+
+The link is saved only after every page it covers is applied (each page commits on its own),
+so a crash anywhere re-reads changes rather than losing them.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from typing import TypeVar
+
+from connector.dataverse.client import ChangePage
+from connector.dataverse.errors import DataverseError
+from connector.errors import CrmUnavailable, SeqsyncError
+from connector.store import delta_links
+from connector.sync.run_context import SyncContext
+
+log = logging.getLogger("seqsync.sync")
+
+T = TypeVar("T")
+
+
+def each_table(
+    ctx: SyncContext, phase: str, tables: Iterable[T], name: Callable[[T], str],
+    entity_set: Callable[[T], str], follow_one: Callable[[SyncContext, T], None],
+) -> None:
+    """Run `follow_one` per table; a hostile or broken answer stops only that table."""
+    for table in tables:
+        ctx.progress.phase(f"{phase} {name(table)}")
+        try:
+            follow_one(ctx, table)
+        except CrmUnavailable:
+            raise  # the CRM is gone or refuses us: nothing else will work either
+        except (DataverseError, SeqsyncError) as exc:
+            # Keep the old delta link (the next run reads the same changes again) and carry
+            # on with the rest of the run.
+            log.error("%s of %s stopped: %s", phase, entity_set(table), exc)
+            ctx.report.add_error(None, f"{phase} {entity_set(table)}: {exc}", kind=phase)
+
+
+def follow(
+    ctx: SyncContext, entity_set: str, columns: list[str], primary_key: str,
+    apply: Callable[[ChangePage], None],
+    vanished: Callable[[set[str]], None] | None = None,
+) -> None:
+    """Apply every change since the saved link, then save the new one.
+
+    When the saved token had expired, the client re-reads the whole table; rows it did not
+    return were deleted meanwhile, and `vanished` gets the ids it did return (lower case).
+    """
+    with ctx.store.read() as db:
+        link = delta_links.get(db, entity_set)
+    seen: set[str] | None = None
+    new_link: str | None = None
+    for page in ctx.crm.read_changes(
+        entity_set, columns, primary_key, link, ctx.page_size, on_expired="reread",
+    ):
+        if page.full_read and link is not None and seen is None and vanished is not None:
+            # The saved token expired (the client logged it): this full read is the only way
+            # to learn what was deleted meanwhile, by noticing what it did not return.
+            ctx.report.full_reads.append(entity_set)
+            seen = set()
+        apply(page)
+        if seen is not None:
+            seen.update(str(row[primary_key]).lower() for row in page.upserts)
+        if page.delta_link:
+            new_link = page.delta_link
+    if seen is not None and vanished is not None:
+        vanished(seen)
+    if new_link:
+        with ctx.store.begin() as db:
+            delta_links.save(db, entity_set, new_link)
