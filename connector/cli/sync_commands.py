@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import asdict
+from datetime import timedelta
 from typing import Annotated, Any
 
 import typer
@@ -15,6 +17,7 @@ from connector.logs import configure_logging
 from connector.store import connections as connection_store
 from connector.store import runs as run_store
 from connector.store import sequences as seq_store
+from connector.store import workers as worker_store
 from connector.sync.progress import LogProgress, Progress, RichProgress
 from connector.sync.report import RunReport
 from connector.sync.run import run_sync
@@ -95,15 +98,21 @@ def serve_command(
 def status_command(
     runs: Annotated[int, typer.Option("--runs", help="How many recent runs to show.")] = 10,
 ) -> None:
-    """Recent runs, connections in error, and sequences with their connected records."""
+    """Recent runs, workers seen recently and the shared backlog, connections in error, and
+    sequences with their connected records."""
     state = get_state()
+    now = state.clock()
+    since = now - timedelta(minutes=state.settings.workers.seen_within_minutes)
     with state.app().store.read() as db:
         data = {
             "runs": run_store.recent(db, runs),
+            "workers": [asdict(w) for w in worker_store.recent_workers(db, since)],
+            "backlog": asdict(worker_store.backlog(db, now)),
             "connections_in_error": connection_store.ended_in_error(db),
             "sequences": seq_store.load_summary(db),
         }
     out = state.out
+    backlog = data["backlog"]
     out.emit(
         data,
         out.table(
@@ -115,6 +124,15 @@ def status_command(
               r["crm_requests"], r["duration_seconds"]) for r in data["runs"]],
             title="recent runs",
         ),
+        out.table(
+            ("worker", "started", "last seen", "last action"),
+            [(w["id"], w["started_on"], w["seen_on"], w["action"]) for w in data["workers"]],
+            title=f"workers seen in the last {state.settings.workers.seen_within_minutes} "
+                  "minutes (PostgreSQL state)",
+        ),
+        f"backlog: {backlog['due_connections']} connections due, "
+        f"{backlog['pending_activities']} activities waiting to be pushed, "
+        f"{backlog['to_cancel']} to cancel in the CRM",
         out.table(
             ("record", "name", "sequence", "ended", "CRM message"),
             [(e["record_id"], e["record_name"], e["sequence"], e["at"], e["message"])

@@ -107,6 +107,14 @@ class Store:
             _sqlite_setup(self.engine)
 
     @property
+    def pool_capacity(self) -> int:
+        """Connections this process may hold at once (pool size plus overflow)."""
+        pool = self.engine.pool
+        size = getattr(pool, "size", None)
+        overflow = getattr(pool, "_max_overflow", 0)
+        return int(size()) + max(0, int(overflow)) if callable(size) else 1
+
+    @property
     def is_sqlite(self) -> bool:
         return self.dialect == "sqlite"
 

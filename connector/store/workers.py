@@ -22,10 +22,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, insert, select, text, update
+from sqlalchemy import Connection, func, insert, select, text, update
 
 from connector.engine.models import ConnectionState
 from connector.store.db import Store
+from connector.store.outbox import OutboxStatus
 from connector.store.schema import connections, outbox, workers
 
 
@@ -69,19 +70,18 @@ def new_worker_id(started: datetime) -> tuple[str, str, int]:
     return f"{host}:{pid}:{started.strftime('%Y%m%dT%H%M%S')}", host, pid
 
 
-def note_worker(store: Store, worker_id: str, host: str, pid: int, started: datetime,
+def note_worker(db: Connection, worker_id: str, host: str, pid: int, started: datetime,
                 now: datetime, action: str) -> None:
-    """Record that the worker is alive and what it is doing (its own short transaction)."""
+    """Record that the worker is alive and what it is doing."""
     action = action[:200]
-    with store.begin() as db:
-        changed = db.execute(
-            update(workers).where(workers.c.id == worker_id).values(seen_on=now, action=action)
-        ).rowcount
-        if not changed:
-            db.execute(insert(workers).values(
-                id=worker_id, host=host[:200], pid=pid, started_on=started, seen_on=now,
-                action=action,
-            ))
+    changed = db.execute(
+        update(workers).where(workers.c.id == worker_id).values(seen_on=now, action=action)
+    ).rowcount
+    if not changed:
+        db.execute(insert(workers).values(
+            id=worker_id, host=host[:200], pid=pid, started_on=started, seen_on=now,
+            action=action,
+        ))
 
 
 @dataclass(frozen=True)
@@ -94,11 +94,10 @@ class WorkerSeen:
     action: str
 
 
-def recent_workers(store: Store, since: datetime) -> list[WorkerSeen]:
+def recent_workers(db: Connection, since: datetime) -> list[WorkerSeen]:
     query = select(workers).where(workers.c.seen_on >= since).order_by(workers.c.seen_on.desc())
-    with store.begin() as db:
-        return [WorkerSeen(r.id, r.host, r.pid, r.started_on, r.seen_on, r.action)
-                for r in db.execute(query)]
+    return [WorkerSeen(r.id, r.host, r.pid, r.started_on, r.seen_on, r.action)
+            for r in db.execute(query)]
 
 
 @dataclass(frozen=True)
@@ -108,14 +107,14 @@ class Backlog:
     to_cancel: int
 
 
-def backlog(store: Store, now: datetime) -> Backlog:
-    with store.begin() as db:
-        due = db.execute(select(func.count()).select_from(connections).where(
-            connections.c.state == ConnectionState.SCHEDULED.value, connections.c.due_at <= now,
-        )).scalar()
-        by_status = dict(db.execute(
-            select(outbox.c.status, func.count())
-            .where(outbox.c.status.in_(("pending", "to_cancel"))).group_by(outbox.c.status)
-        ).all())
-    return Backlog(int(due or 0), int(by_status.get("pending", 0)),
-                   int(by_status.get("to_cancel", 0)))
+def backlog(db: Connection, now: datetime) -> Backlog:
+    due = db.execute(select(func.count()).select_from(connections).where(
+        connections.c.state == ConnectionState.SCHEDULED.value, connections.c.due_at <= now,
+    )).scalar()
+    by_status = dict(db.execute(
+        select(outbox.c.status, func.count())
+        .where(outbox.c.status.in_((OutboxStatus.PENDING, OutboxStatus.TO_CANCEL)))
+        .group_by(outbox.c.status)
+    ).all())
+    return Backlog(int(due or 0), int(by_status.get(OutboxStatus.PENDING, 0)),
+                   int(by_status.get(OutboxStatus.TO_CANCEL, 0)))

@@ -21,9 +21,10 @@ from connector.errors import CrmUnavailable, StateError
 from connector.mapping import load_for_settings
 from connector.store import connections as connection_store
 from connector.store import runs as run_store
+from connector.store.db import sqlite_file
+from connector.sync.cooperation import SharedBudget, WorkerProgress, note, run_lock
 from connector.sync.crm import CrmWriter, ReadOnlyCrm, make_client
 from connector.sync.dryrun import RecordingWriter, scratch_state
-from connector.sync.lock import RunLock, lock_path_for
 from connector.sync.plan import plan
 from connector.sync.progress import LogProgress, Progress
 from connector.sync.pull import pull
@@ -51,10 +52,11 @@ def run_sync(
     progress = progress or LogProgress()
     mappings = load_for_settings(settings)
     client = client_factory(settings)  # validates [crm] before anything is locked or opened
-    lock = RunLock(lock_path_for(settings.state.url, settings.sync.lock_file))
+    lock = run_lock(settings, sqlite_file(settings.state.url) is not None)
     state: AbstractContextManager[Settings] = (
         scratch_state(settings) if dry_run else nullcontext(settings)
     )
+    shared: SharedBudget | None = None
     with lock, state as effective:
         app = open_app(effective)
         try:
@@ -64,6 +66,11 @@ def run_sync(
         except StateError:
             app.close()
             raise
+        if not app.store.is_sqlite:
+            # Other workers may share this state: one request budget for all of them, and a
+            # line each in `seqsync status`.
+            shared = client.before_send = SharedBudget(effective)
+            progress = WorkerProgress(progress, app.store)
         reader = ReadOnlyCrm(client)
         writer: CrmWriter = RecordingWriter(reader, report) if dry_run else client
         ctx = SyncContext(app, reader, mappings, effective, clock, report, progress)
@@ -100,6 +107,9 @@ def run_sync(
                 # Must not mask the run's own outcome; the next run's log shows the gap.
                 log.error("could not record this run in the state database: %s", exc)
             finally:
+                if shared is not None:
+                    note(app.store, f"idle after run {run_id} ({report.outcome})")
+                    shared.close()
                 app.close()
                 client.close()  # `seqsync serve` makes a client per run: no pooled sockets left
     return report

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from connector.store import budget
 from connector.store.db import open_store
-from connector.store.workers import backlog, exclusive, note_worker, recent_workers
+from connector.store.workers import Backlog, backlog, exclusive, note_worker, recent_workers
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
@@ -63,11 +63,14 @@ def test_one_reader_per_table_on_postgresql(pg_url):
 def test_workers_and_backlog_are_visible(state_url):
     store = open_store(state_url)
     try:
-        note_worker(store, "a:1:x", "a", 1, T0, T0, "plan")
-        note_worker(store, "a:1:x", "a", 1, T0, T0 + timedelta(minutes=1), "push emails")
-        note_worker(store, "b:2:x", "b", 2, T0, T0 - timedelta(hours=2), "pull lead")
-        seen = recent_workers(store, T0 - timedelta(minutes=10))
-        assert [(w.id, w.action) for w in seen] == [("a:1:x", "push emails")]
-        assert backlog(store, T0) == backlog(store, T0).__class__(0, 0, 0)
+        with store.begin() as db:
+            note_worker(db, "a:1:x", "a", 1, T0, T0, "plan")
+        with store.begin() as db:
+            note_worker(db, "a:1:x", "a", 1, T0, T0 + timedelta(minutes=1), "push emails")
+            note_worker(db, "b:2:x", "b", 2, T0, T0 - timedelta(hours=2), "pull lead")
+        with store.read() as db:
+            seen = recent_workers(db, T0 - timedelta(minutes=10))
+            assert [(w.id, w.action) for w in seen] == [("a:1:x", "push emails")]
+            assert backlog(db, T0) == Backlog(0, 0, 0)
     finally:
         store.close()

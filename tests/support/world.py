@@ -86,6 +86,10 @@ class World:
         return load_settings(self.config)
 
     @property
+    def on_postgresql(self) -> bool:
+        return self.state_url.startswith("postgresql")
+
+    @property
     def state_db(self) -> Path:
         return self.folder / "state.db"
 
