@@ -4,8 +4,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SIZE ?= 100000
+SIZES ?= 400000,1000000
+WORKERS ?= 1,2,4
 
-.PHONY: install demo test lint bench bench-engine chaos clean
+.PHONY: install demo test lint bench bench-engine bench-workers chaos clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,8 +31,13 @@ test: $(STAMP) lint
 bench: $(STAMP)
 	$(BIN)/python bench/bench_scale.py --size $(SIZE)
 
+# Both backends; PostgreSQL planned by 1 and then 2 workers at once.
 bench-engine: $(STAMP)
-	$(BIN)/python bench/bench_engine.py
+	$(BIN)/python bench/bench_engine.py --backend both --workers 1,2
+
+# N leads on PostgreSQL, planned and pushed by 1, 2 and 4 workers against the mock.
+bench-workers: $(STAMP)
+	$(BIN)/python bench/bench_workers.py --sizes $(SIZES) --workers $(WORKERS)
 
 chaos: $(STAMP)
 	$(BIN)/pytest -m chaos tests/chaos -s
