@@ -5,6 +5,7 @@ from __future__ import annotations
 import psycopg
 import pytest
 from sqlalchemy import text
+from support import postgres
 
 from connector.errors import EXIT_PARTIAL
 from connector.store.db import PoolOptions, StateLost, open_store
@@ -40,3 +41,21 @@ def test_a_lost_connection_is_exit_1_and_the_next_transaction_reconnects(pg_url)
             assert db.execute(text("SELECT to_regclass('half_written')")).scalar() is None
     finally:
         store.close()
+
+
+def test_an_unreachable_configured_server_fails_in_one_line(monkeypatch):
+    monkeypatch.setenv(postgres.ENV, "postgresql://nobody@127.0.0.1:1/none")
+    with pytest.raises(postgres.NoPostgres) as exc, postgres.server():
+        pass
+    message = str(exc.value)
+    assert "\n" not in message and "cannot connect" in message and postgres.ENV in message
+
+
+@pytest.mark.slow
+def test_with_no_server_around_a_throwaway_one_is_started(monkeypatch):
+    monkeypatch.delenv(postgres.ENV, raising=False)
+    monkeypatch.setattr(postgres, "LOCAL", "postgresql://postgres@127.0.0.1:1/test")
+    with postgres.server() as url:
+        assert ":1/" not in url
+        with psycopg.connect(url) as conn:
+            assert conn.execute("SELECT 1").fetchone() == (1,)

@@ -2,8 +2,8 @@
 
 Where the server comes from, in order: `$SEQSYNC_TEST_POSTGRES` (a URL whose user may create
 databases), a server at 127.0.0.1:5432 (user postgres, trust auth), else a throwaway server
-started with the machine's own `pg_ctl` through pytest-postgresql's executor. With none of
-these the session fails with one line saying how to provide one: PostgreSQL is never skipped.
+made with the machine's own `initdb` and `pg_ctl` in a temporary folder. With none of these
+the session fails with one line saying how to provide one: PostgreSQL is never skipped.
 
 Each test session gets its own database (several sessions may share a server) and drops it at
 the end; `reset` empties it between tests.
@@ -13,12 +13,16 @@ from __future__ import annotations
 
 import glob
 import os
+import pwd
 import shutil
 import socket
+import subprocess
 import tempfile
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import partial
+from pathlib import Path
 
 import psycopg
 from psycopg import sql
@@ -58,26 +62,38 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _as_server_user(command: list[str]) -> list[str]:
+    """PostgreSQL refuses to run as root: as root, run its tools as the `postgres` user."""
+    if os.geteuid() != 0:
+        return command
+    try:
+        pwd.getpwnam("postgres")
+    except KeyError:
+        raise NoPostgres(f"{HOW} (as root, a 'postgres' system user must exist)") from None
+    return ["runuser", "-u", "postgres", "--", *command]
+
+
 @contextmanager
 def _throwaway_server() -> Iterator[str]:
-    from pytest_postgresql.executors.proc import PostgreSQLExecutor
-
+    """initdb + pg_ctl start in a temporary folder, on a free port; stopped and removed after."""
     pg_ctl = _pg_ctl()
     if pg_ctl is None:
         raise NoPostgres(HOW)
+    initdb = str(Path(pg_ctl).with_name("initdb"))
     port = _free_port()
     with tempfile.TemporaryDirectory(prefix="seqsync-pg-") as folder:
-        executor = PostgreSQLExecutor(
-            executable=pg_ctl, host="127.0.0.1", port=port,
-            datadir=os.path.join(folder, "data"), unixsocketdir=folder,
-            logfile=os.path.join(folder, "postgres.log"), startparams="-w",
-            dbname="postgres", user="postgres",
-        )
-        executor.start()
+        data = os.path.join(folder, "data")
+        if os.geteuid() == 0:
+            os.chmod(folder, 0o777)  # the server user writes its data and socket here
+        run = partial(subprocess.run, check=True, capture_output=True, timeout=120)
+        run(_as_server_user([initdb, "-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8"]))
+        options = f"-p {port} -h 127.0.0.1 -k {folder} -F"
+        run(_as_server_user([pg_ctl, "-D", data, "-o", options, "-l",
+                             os.path.join(folder, "postgres.log"), "-w", "start"]))
         try:
             yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
         finally:
-            executor.stop()
+            run(_as_server_user([pg_ctl, "-D", data, "-m", "fast", "-w", "stop"]))
 
 
 @contextmanager
