@@ -240,6 +240,8 @@ class Claim:
             held, self._held = self._held, None
             try:
                 held.rollback()
+            except (OperationalError, InterfaceError):
+                held.invalidate()  # the server ended it already (lost connection)
             finally:
                 held.close()
 

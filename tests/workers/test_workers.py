@@ -96,3 +96,37 @@ def test_workers_share_the_request_budget_so_the_crm_never_throttles(team: World
     _check_exactly_once(team)
     # The push was shared (claims), and no worker sent what another had sent.
     assert sum(created) == len(team.open_leads()) and sum(1 for n in created if n) >= 2, created
+
+
+def test_a_lost_database_connection_mid_push_is_exit_1_and_the_next_run_continues(team: World):
+    import threading
+
+    import psycopg
+
+    from connector.errors import EXIT_PARTIAL, StateError
+
+    team.crm.set_faults(latency_ms=150)
+    libpq = team.state_url.replace("postgresql+psycopg://", "postgresql://", 1)
+
+    def cut_when_pushing() -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            routes = team.crm.stats()["requests"]["by_route"]
+            if routes.get("POST emails/CreateMultiple", 0) >= 2:
+                break
+            time.sleep(0.02)
+        with psycopg.connect(libpq, autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                          "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+
+    cutter = threading.Thread(target=cut_when_pushing)
+    cutter.start()
+    with pytest.raises(StateError, match="lost the connection") as lost:
+        team.sync(T0 + timedelta(minutes=1))
+    cutter.join()
+    assert lost.value.exit_code == EXIT_PARTIAL
+    landed = len(team.crm.rows("emails"))
+    assert 0 < landed < len(team.open_leads())
+    team.crm.set_faults(latency_ms=0)
+    assert team.sync(T0 + timedelta(minutes=2)).outcome == "ok"
+    _check_exactly_once(team)
