@@ -48,7 +48,7 @@ class StateConfig(Section):
 class WorkersConfig(Section):
     """Several workers on one PostgreSQL state (docs/production.md)."""
 
-    requests_per_window: int = Field(default=6000, ge=1)
+    requests_per_window: int = Field(default=5400, ge=1)
     window_seconds: float = Field(default=300.0, gt=0)
     seen_within_minutes: int = Field(default=15, ge=1)
 

@@ -12,6 +12,7 @@ from connector.cli.state import get_state
 from connector.errors import InvalidInput, NotFound
 from connector.store import connections as connection_store
 from connector.store import outbox as outbox_store
+from connector.store import quarantine
 from connector.store import records as record_store
 from connector.store import sequences as seq_store
 
@@ -70,6 +71,14 @@ def show(record_id: Annotated[str, typer.Argument(help="Record id.")]) -> None:
     rid = record_id.strip().lower()
     with state.app().store.begin() as db:
         record = record_store.load_records(db, [rid]).get(rid)
+        held = quarantine.of_record(db, rid)
+        if record is None and held is not None:
+            state.out.emit({"record": None, "quarantined": held}, state.out.table(
+                ["field", "value"], [("id", rid), ("table", held["table"]),
+                                     ("quarantined since", held["since"]),
+                                     ("why", held["error"])],
+                title="Record kept out of the local state"))
+            return
         if record is None:
             raise NotFound(f"no record {record_id!r} is known locally (run a sync first)")
         connection = connection_store.current_by_record(db, [rid]).get(rid)
@@ -89,7 +98,7 @@ def show(record_id: Annotated[str, typer.Argument(help="Record id.")]) -> None:
             "connected_on": connection.connected_on, "then": following,
         }
     data = {
-        "record": record, "up_next": up_next,
+        "record": record, "up_next": up_next, "quarantined": held,
         "activities": [dict(a._mapping) for a in activities],
         "history": [dict(h._mapping) for h in history],
     }
@@ -99,6 +108,9 @@ def show(record_id: Annotated[str, typer.Argument(help="Record id.")]) -> None:
              ("state", "deleted" if record.is_deleted else "open" if record.is_open
               else "closed")]
     props += [(k, v) for k, v in record.columns.items()]
+    if held is not None:
+        props.append(("quarantined", f"since {held['since']}: {held['error']} (the stored "
+                                     "values are from before)"))
     parts: list[Any] = [out.table(["field", "value"], props, title=f"Record {record.name!r}")]
     if up_next:
         parts.append(out.table(["up next", ""], [

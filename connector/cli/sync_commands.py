@@ -12,9 +12,10 @@ import typer
 
 from connector.cli.output import Output
 from connector.cli.state import get_state
-from connector.errors import EXIT_OK, EXIT_PARTIAL
+from connector.errors import EXIT_OK, EXIT_PARTIAL, InvalidInput
 from connector.logs import configure_logging
 from connector.store import connections as connection_store
+from connector.store import quarantine
 from connector.store import runs as run_store
 from connector.store import sequences as seq_store
 from connector.store import workers as worker_store
@@ -29,6 +30,14 @@ def sync_command(
         bool, typer.Option("--dry-run", help="Read the CRM, print what would be written, "
                            "write nothing anywhere.")
     ] = False,
+    full: Annotated[
+        bool, typer.Option("--full", help="Read every CRM table whole, not only its changes "
+                           "(also retries quarantined rows).")
+    ] = False,
+    allow_clock_back: Annotated[
+        bool, typer.Option("--allow-clock-back", help="Run even though the clock is earlier "
+                           "than the last run's.")
+    ] = False,
 ) -> None:
     """Run one sync: pull, reconcile, plan, push, save. Use --now to set the engine's clock."""
     state = get_state()
@@ -36,7 +45,8 @@ def sync_command(
     fmt = configure_logging(settings.log.format, settings.log.level)
     interactive = fmt == "text" and sys.stderr.isatty() and not state.json
     progress: Progress = RichProgress() if interactive else LogProgress()
-    report = run_sync(settings, now=state.now, dry_run=dry_run, progress=progress)
+    report = run_sync(settings, now=state.now, dry_run=dry_run, progress=progress,
+                      allow_clock_back=allow_clock_back, full=full)
     print_report(state.out, report, json_line=not interactive)
     raise typer.Exit(EXIT_PARTIAL if report.errors else EXIT_OK)
 
@@ -88,6 +98,9 @@ def serve_command(
 ) -> None:
     """Run sync on an interval; SIGTERM finishes the current run, then exits 0."""
     state = get_state()
+    if state.now is not None:
+        raise InvalidInput("--now does not apply to serve, which runs on the system clock; "
+                           "use `seqsync --now ... sync` for one run at another time")
     settings = state.settings
     configure_logging(settings.log.format, settings.log.level)
     loop = Loop(settings, parse_interval(interval), max_runs=max_runs)
@@ -110,6 +123,7 @@ def status_command(
             "backlog": asdict(worker_store.backlog(db, now)),
             "connections_in_error": connection_store.ended_in_error(db),
             "sequences": seq_store.load_summary(db),
+            "quarantined": quarantine.listing(db),
         }
     out = state.out
     backlog = data["backlog"]
@@ -143,6 +157,11 @@ def status_command(
             ("sequence", "entity", "status", "connected"),
             [(s["name"], s["entity"], s["status"], s["connected"]) for s in data["sequences"]],
             title="sequences",
+        ),
+        out.table(
+            ("table", "record", "since", "why it is kept out"),
+            [(q["table"], q["record_id"], q["since"], q["error"]) for q in data["quarantined"]],
+            title="CRM rows quarantined (retried when they change, or on sync --full)",
         ),
     )
 

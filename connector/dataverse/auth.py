@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import logging
 import os
 import stat
 import tempfile
@@ -22,6 +23,8 @@ from connector.config import CrmConfig
 from connector.dataverse.errors import AuthFailed, CrmUnreachable, one_line
 from connector.dataverse.retry import RetryableUnreachable
 from connector.errors import InvalidInput
+
+log = logging.getLogger("seqsync.auth")
 
 # Hosts MSAL can validate through instance discovery; anything else (sovereign test hosts,
 # the mock on 127.0.0.1) must skip discovery or MSAL calls login.microsoftonline.com first.
@@ -234,5 +237,9 @@ class MsalTokenProvider:
                     f"token request refused: {first or 'no detail'}: "
                     "check client id/secret or certificate",
                 )
-            self.cache_file.save()
+            try:
+                self.cache_file.save()
+            except InvalidInput as exc:
+                # A full disk or a read-only folder must not stop a run that holds a token.
+                log.warning("%s; this run goes on with the token in memory", exc)
             return str(result["access_token"])

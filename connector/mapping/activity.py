@@ -153,6 +153,8 @@ class ActivityMapping(Strict):
     party_collection: Name | None = None
     select: list[Column] = Field(default_factory=list)
     closed_on: Column | None = None
+    # When the CRM last changed the row: the completion time when `closed_on` is empty.
+    modified_on: Column | None = "modifiedon"
     states: States
     regarding: dict[Column, Name] = Field(min_length=1)
     owner: Owner = Field(default_factory=Owner)
@@ -188,10 +190,9 @@ class ActivityMapping(Strict):
         return f"Microsoft.Dynamics.CRM.{self.logical_name}"
 
     def select_columns(self) -> list[str]:
-        """Columns reconcile reads back: primary key, statecode, the closed time, then `select`."""
+        """Columns reconcile reads back: primary key, statecode, the CRM's times, `select`."""
         wanted = [self.primary_key, "statecode"]
-        if self.closed_on:
-            wanted.append(self.closed_on)
+        wanted += [c for c in (self.closed_on, self.modified_on) if c]
         return list(dict.fromkeys(wanted + self.select))
 
     def payload_plan(self, record_table: str) -> PayloadPlan:
@@ -223,15 +224,17 @@ class ActivityMapping(Strict):
         )
 
     def closed_at(self, row: Mapping[str, object]) -> datetime | None:
-        """When a seller completed or canceled the activity (`actualend`), if the row says."""
-        if not self.closed_on or row.get(self.closed_on) is None:
+        """When a seller completed or canceled the activity, by the CRM's clock: `closed_on`
+        (`actualend`), else when the row last changed (`modified_on`), if the row says."""
+        return self._time(row, self.closed_on) or self._time(row, self.modified_on)
+
+    def _time(self, row: Mapping[str, object], column: str | None) -> datetime | None:
+        if not column or row.get(column) is None:
             return None
         try:
-            return parse_datetime(row[self.closed_on])
+            return parse_datetime(row[column])
         except ValueProblem as exc:
-            raise RowError(
-                self.logical_name, self.activity_id(row), self.closed_on, str(exc)
-            ) from None
+            raise RowError(self.logical_name, self.activity_id(row), column, str(exc)) from None
 
     def cancel_body(self) -> dict[str, int]:
         """The PATCH body that sets an open activity to Canceled."""

@@ -26,10 +26,17 @@ class ValueProblem(ValueError):
     """A value that does not have the declared type; the caller adds the record and column."""
 
 
+# A lone UTF-16 surrogate (an emoji cut in half, which the Web API accepts) cannot be encoded
+# as UTF-8, so it can be neither stored nor sent: it is kept as U+FFFD, the rest as it is.
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def _string(value: object) -> str:
     if not isinstance(value, str):
         raise ValueProblem(f"expected a string, got {_describe(value)}")
-    return value
+    if value.isascii():
+        return value
+    return _LONE_SURROGATE.sub("\ufffd", value)
 
 
 def _int(value: object) -> int:

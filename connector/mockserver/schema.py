@@ -68,6 +68,13 @@ TABLES: tuple[TableDef, ...] = (
         object_type_code=8,
     ),
     TableDef(
+        "team", "teams", "teamid",
+        ("teamid", "name", "teamtype", "_businessunitid_value", "createdon", "modifiedon",
+         "versionnumber"),
+        primary_name="name",
+        object_type_code=9,
+    ),
+    TableDef(
         "email", "emails", "activityid",
         (*ACTIVITY_COLUMNS, "directioncode", "sender", "torecipients"),
         primary_name="subject",

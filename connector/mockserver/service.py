@@ -371,7 +371,8 @@ class Dataverse:
         if "_ownerid_value" in table.columns and new.get("_ownerid_value") is None:
             new["_ownerid_value"] = self.app_user_id
         if new.get("_ownerid_value") is not None:
-            new["_ownerid_value" + LOOKUP_NOTE] = "systemuser"
+            # Owned by a team when the row says so (`ownerid@odata.bind: /teams(...)`).
+            new.setdefault("_ownerid_value" + LOOKUP_NOTE, "systemuser")
         if tdef.activity_type:
             new["activitytypecode"] = tdef.activity_type
         if tdef.states:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Connection as Db
 from sqlalchemy.exc import IntegrityError
@@ -284,11 +285,21 @@ def _step_due(ctx: Context) -> None:
     ctx.result = result
 
 
+def _not_before_creation(result: ActivityResult, item: Any) -> ActivityResult:
+    """A completion never predates the activity (a clock gone back would say so): the wait
+    after it counts from when seqsync created it, at the earliest."""
+    created = item.pushed_on or item.created_on
+    return replace(result, at=created) if created is not None and result.at < created else result
+
+
 def _activity_completed(ctx: Context) -> None:
     db = ctx.database
     results: list[ActivityResult] = list(ctx.target)
     ours = outbox_store.open_rows(db, (r.activity_id for r in results))
-    fresh = [r for r in {r.activity_id: r for r in results}.values() if r.activity_id in ours]
+    fresh = [
+        _not_before_creation(r, ours[r.activity_id])
+        for r in {r.activity_id: r for r in results}.values() if r.activity_id in ours
+    ]
     outcome = ActivityCompletedResult(ignored=len(results) - len(fresh))
     outbox_store.record_outcomes(db, fresh)
     waiting = connection_store.by_activity(db, (r.activity_id for r in fresh))

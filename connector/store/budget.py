@@ -5,10 +5,11 @@ minutes by default). Workers that each kept their own count would together send 
 limit; instead every request first takes a unit from a counter in the state database.
 
 The window is cut into BUCKETS time buckets; a request may go when the buckets that can overlap
-the sliding window ending now (the current one and the BUCKETS before it) hold fewer than the
-limit. That overestimates by at most one bucket, so the workers together never exceed the limit
-in any window. The read-and-add runs under a transaction-scoped advisory lock on PostgreSQL
-(SQLite: the write lock of BEGIN IMMEDIATE), so two workers cannot both take the last unit.
+the sliding window ending now (the current one and the BUCKETS before it), plus MARGIN more for
+the time between taking a unit and the request reaching the CRM, hold fewer than the limit. That
+overestimates, so the workers together stay under the limit in any window. The read-and-add
+runs under a transaction-scoped advisory lock on PostgreSQL (SQLite: the write lock of BEGIN
+IMMEDIATE), so two workers cannot both take the last unit.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from connector.store.schema import request_budget
 from connector.store.workers import lock_key
 
 BUCKETS = 10
+MARGIN = 2  # buckets: a request taken now may reach the CRM a little later
 _KEY = lock_key("request-budget")
 
 
@@ -33,7 +35,7 @@ def take(store: Store, now: float, limit: int, window_seconds: float) -> float:
     """
     width = window_seconds / BUCKETS
     current = math.floor(now / width)
-    oldest = current - BUCKETS
+    oldest = current - BUCKETS - MARGIN
     with store.begin() as db:
         if not store.is_sqlite:
             db.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _KEY})
@@ -44,7 +46,7 @@ def take(store: Store, now: float, limit: int, window_seconds: float) -> float:
         ).one()
         if int(used) >= limit:
             # The earliest counted bucket stops counting once `current` passes it by BUCKETS.
-            free_at = (int(first) + BUCKETS + 1) * width
+            free_at = (int(first) + BUCKETS + MARGIN + 1) * width
             return max(free_at - now, 0.01)
         if not db.execute(
             update(request_budget).where(request_budget.c.bucket == current)

@@ -87,9 +87,9 @@ def _reset_sequences(target: Store) -> None:
     """Integer keys were copied as they were: move each serial sequence past them."""
     with target.begin() as db:
         for table in metadata.sorted_tables:
-            for column in table.primary_key.columns:
-                if column.autoincrement is True:
-                    db.execute(text(
-                        f"SELECT setval(pg_get_serial_sequence('{table.name}', '{column.name}'), "
-                        f"COALESCE((SELECT MAX({column.name}) FROM {table.name}), 0) + 1, false)"
-                    ))
+            column = table.autoincrement_column
+            if column is not None:
+                db.execute(text(
+                    f"SELECT setval(pg_get_serial_sequence('{table.name}', '{column.name}'), "
+                    f"COALESCE((SELECT MAX({column.name}) FROM {table.name}), 0) + 1, false)"
+                ))

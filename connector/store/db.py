@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -154,12 +155,25 @@ class Store:
             return StateError(
                 f"{self.where}: the state database is locked by another process; try again"
             )
+        if "full" in text or ("disk i/o error" in text.lower() and self._disk_is_full()):
+            # SQLite says "database or disk is full", or at 0 bytes free only "disk I/O error".
+            return StateError(f"{self.where}: disk full: the state database cannot be written; "
+                              "free some space and run again")
         return StateError(f"[state] url: {self.where}: cannot use the state database: {text}")
 
     def revision(self) -> str | None:
         """The schema revision the database is at; None for an empty database."""
         with self.begin() as conn:
             return MigrationContext.configure(conn).get_current_revision()
+
+    def _disk_is_full(self) -> bool:
+        path = sqlite_file(self.engine.url.render_as_string(hide_password=False))
+        if path is None:
+            return False
+        try:
+            return shutil.disk_usage(path.resolve().parent).free == 0
+        except OSError:
+            return False
 
     def migrate(self) -> None:
         """Bring the schema to the newest revision; refuse a database from a newer seqsync."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, delete, select, update
 
 from connector.store.schema import sync_state
 
@@ -28,3 +28,8 @@ def save(db: Connection, entity_set: str, link: str) -> None:
     ).rowcount
     if not done:
         db.execute(sync_state.insert().values(key=key, value=link, updated_on=now))
+
+
+def forget_all(db: Connection) -> int:
+    """Drop every delta link: the next read of each table is a full one (`sync --full`)."""
+    return db.execute(delete(sync_state).where(sync_state.c.key.like("delta:%"))).rowcount

@@ -117,9 +117,9 @@ def open_rows(db: Connection, activity_ids: Iterable[str]) -> dict[str, Row]:
     """Outbox rows for these ids that are not closed yet (ours and still open)."""
     found: dict[str, Row] = {}
     for batch in chunks(unique(activity_ids)):
-        query = select(outbox.c.activity_id, outbox.c.crm_state).where(
-            outbox.c.activity_id.in_(batch)
-        )
+        query = select(
+            outbox.c.activity_id, outbox.c.crm_state, outbox.c.created_on, outbox.c.pushed_on
+        ).where(outbox.c.activity_id.in_(batch))
         for row in db.execute(query):
             if row.crm_state not in CLOSED_CRM_STATES:
                 found[row.activity_id] = row
@@ -335,3 +335,13 @@ def take_cancellations(db: Connection) -> list[Row[Any]]:
         select(outbox.c.activity_id, outbox.c.activity_type, outbox.c.record_id)
         .where(outbox.c.status == OutboxStatus.TO_CANCEL)
     ))
+
+
+def open_in_crm(db: Connection, activity_type: StepType) -> list[str]:
+    """Ids of pushed items of one type the CRM had open when last seen."""
+    query = select(outbox.c.activity_id).where(
+        outbox.c.activity_type == activity_type.value,
+        outbox.c.status.in_((OutboxStatus.PUSHED, OutboxStatus.TO_CANCEL)),
+        outbox.c.crm_state == "open",
+    )
+    return list(db.execute(query).scalars())

@@ -48,35 +48,46 @@ def _activity_id_sql(dialect: str) -> str:
 
 def _due_filter() -> str:
     types = ", ".join(f"'{t}'" for t in ACTIVITY_TYPES)
+    # (sequence, step) pairs of active sequences' activity steps: a handful of rows, so the
+    # connections themselves can be read along whichever index serves best.
     return (
         "FROM connections c "
-        "JOIN sequences s ON s.id = c.sequence_id "
-        "JOIN steps st ON st.id = c.step_id AND st.sequence_id = c.sequence_id "
         f"WHERE c.state = '{ConnectionState.SCHEDULED.value}' AND c.due_at <= :now "
-        f"AND s.status = 'active' AND st.type IN ({types})"
+        "AND (c.sequence_id, c.step_id) IN (SELECT st.sequence_id, st.id FROM steps st "
+        "JOIN sequences s ON s.id = st.sequence_id "
+        f"WHERE s.status = 'active' AND st.type IN ({types}))"
     )
 
 
-def plan_due_slice(db: Connection, now: datetime, limit: int) -> int:
-    """Plan up to `limit` due activity steps in the transaction `db`; returns how many.
+def plan_due_slice(
+    db: Connection, now: datetime, limit: int, after: str | None = None
+) -> tuple[int, str | None]:
+    """Plan up to `limit` due activity steps in the transaction `db`; returns how many, and
+    the last connection id of the slice.
 
-    Fewer than `limit` means none is left that this worker may take (others may hold some).
+    `after` (a connection id, "" to start) walks the connections in id order along the primary
+    key instead of the due index: when most connections are due, every slice would otherwise
+    re-read the due index past the entries earlier slices left behind (dead ones on
+    PostgreSQL until vacuum). Fewer than `limit` means none is left that this worker may take
+    (other workers may hold some).
     """
     dialect = db.dialect.name
     times = (bindparam("now", type_=UTC),)
     db.execute(text(_TEMP["sqlite" if dialect == "sqlite" else "postgresql"]))
     if dialect == "sqlite":
         db.execute(text("DELETE FROM plan_slice"))
+    walk = "" if after is None else " AND c.id > :after ORDER BY c.id"
     claim = " FOR UPDATE OF c SKIP LOCKED" if dialect == "postgresql" else ""
     chosen = db.execute(
         text(
             f"INSERT INTO plan_slice (id, activity_id) "
-            f"SELECT c.id, {_activity_id_sql(dialect)} {_due_filter()} LIMIT :limit{claim}"
+            f"SELECT c.id, {_activity_id_sql(dialect)} {_due_filter()}{walk} "
+            f"LIMIT :limit{claim}"
         ).bindparams(*times),
-        {"now": now, "limit": limit},
+        {"now": now, "limit": limit, "after": after or ""},
     ).rowcount
     if not chosen:
-        return 0
+        return 0, after
     db.execute(
         text(
             "INSERT INTO outbox (activity_id, connection_id, record_id, record_table, step_id, "
@@ -109,4 +120,5 @@ def plan_due_slice(db: Connection, now: datetime, limit: int) -> int:
         f"UPDATE connections SET state = '{ConnectionState.WAITING.value}', "
         "activity_id = p.activity_id FROM plan_slice p WHERE connections.id = p.id"
     ))
-    return int(chosen)
+    last = db.execute(text("SELECT MAX(id) FROM plan_slice")).scalar()
+    return int(chosen), last

@@ -10,6 +10,18 @@ from sqlalchemy import Connection, select, update
 from connector.store.schema import runs
 
 
+def mark_interrupted(db: Connection) -> int:
+    """Runs still `running` whose holder is gone (call with the run lock held): `interrupted`."""
+    return db.execute(
+        update(runs).where(runs.c.outcome == "running").values(outcome="interrupted")
+    ).rowcount
+
+
+def last_clock(db: Connection) -> datetime | None:
+    """The engine clock of the newest run, if any."""
+    return db.execute(select(runs.c.clock).order_by(runs.c.id.desc()).limit(1)).scalar()
+
+
 def start(db: Connection, started_on: datetime | None, clock: datetime, dry_run: bool) -> int:
     result = db.execute(runs.insert().values(
         started_on=started_on, clock=clock, outcome="running", dry_run=dry_run,

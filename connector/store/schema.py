@@ -149,7 +149,7 @@ connection_history = Table(
     Column("reason", String(32), nullable=True),  # EndReason for `ended`
     Column("message", Text, nullable=True),
     Index("ix_history_record", "record_id", "id"),
-    # (ix_history_connection was dropped by revision 0003_workers: nothing reads by it.)
+    # (ix_history_connection was dropped by revision 0004_workers: nothing reads by it.)
 )
 
 # Activities to create in the CRM, and what became of them. The activity_id is deterministic
@@ -182,6 +182,18 @@ outbox = Table(
     Index("ix_outbox_record", "record_id"),  # revision 0002: a record's activities
 )
 
+# CRM rows that could not be mapped or stored, kept with their error until a later read of
+# the row (it changed, or `sync --full`) succeeds. The rest of the pull goes on without them.
+quarantine = Table(
+    "quarantine",
+    metadata,
+    Column("table", String(64), primary_key=True),
+    Column("record_id", String(200), primary_key=True),  # as the CRM sent it (maybe not a GUID)
+    Column("error", Text, nullable=False),
+    Column("first_seen_on", UTC, nullable=False),
+    Column("last_seen_on", UTC, nullable=False),
+)
+
 # Small key/value state: delta links per table, schema facts, run counters.
 sync_state = Table(
     "sync_state",
@@ -198,13 +210,13 @@ runs = Table(
     Column("started_on", UTC, nullable=False),
     Column("finished_on", UTC, nullable=True),
     Column("clock", UTC, nullable=False),  # the engine's `now` for the run (--now)
-    Column("outcome", String(16), nullable=False),  # running | ok | partial | failed
+    Column("outcome", String(16), nullable=False),  # running | ok | partial | failed | interrupted
     Column("dry_run", Boolean, nullable=False, default=False),
     Column("summary", JSON, nullable=True),
     Column("error", Text, nullable=True),
 )
 
-# Revision 0003_workers: every process working on this state (several on PostgreSQL), what it
+# Revision 0004_workers: every process working on this state (several on PostgreSQL), what it
 # did last, for `seqsync status`. Rows are kept; status shows the ones seen recently.
 workers = Table(
     "workers",

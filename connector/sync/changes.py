@@ -13,7 +13,7 @@ from typing import TypeVar
 
 from connector.dataverse.client import ChangePage
 from connector.dataverse.errors import DataverseError
-from connector.errors import CrmUnavailable, SeqsyncError
+from connector.errors import CrmUnavailable, SeqsyncError, StateError
 from connector.store import delta_links
 from connector.sync.cooperation import table_turn
 from connector.sync.run_context import SyncContext
@@ -32,8 +32,8 @@ def each_table(
         ctx.progress.phase(f"{phase} {name(table)}")
         try:
             follow_one(ctx, table)
-        except CrmUnavailable:
-            raise  # the CRM is gone or refuses us: nothing else will work either
+        except (CrmUnavailable, StateError):
+            raise  # the CRM or the state database is unusable: nothing else will work either
         except (DataverseError, SeqsyncError) as exc:
             # Keep the old delta link (the next run reads the same changes again) and carry
             # on with the rest of the run.

@@ -16,6 +16,7 @@ from pathlib import Path
 from types import TracebackType
 
 from connector.errors import LockHeld, StateError
+from connector.store.db import sqlite_file
 
 
 class RunLock:
@@ -72,11 +73,15 @@ def _read_holder(fd: int) -> str:
 
 
 def lock_path_for(state_url: str, configured: Path | None) -> Path:
-    """The lock sits beside the SQLite file, so every run on the same state shares it."""
+    """The lock sits beside the SQLite file, so every run on the same state shares it.
+
+    Keyed on the file's real identity: any SQLite URL form (`sqlite:///`, `sqlite+pysqlite:///`,
+    relative or absolute) and any symlink to the same file give the same lock.
+    """
     if configured is not None:
         return configured
-    prefix = "sqlite:///"
-    if state_url.startswith(prefix) and state_url[len(prefix):] not in ("", ":memory:"):
-        db = Path(state_url[len(prefix):])
-        return db.with_name(db.name + ".lock")
+    db = sqlite_file(state_url)
+    if db is not None:
+        real = db.resolve()
+        return real.with_name(real.name + ".lock")
     return Path("seqsync.lock")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Iterator
+from datetime import datetime
 
 from connector.dataverse.client import ChangePage
 from connector.engine.models import ActivityOutcome, ActivityResult, StepType
@@ -52,7 +53,22 @@ def reconcile_table(ctx: SyncContext, mapping: ActivityMapping) -> None:
                         ctx.report.activities_skipped += 1
         ctx.progress.advance(len(by_id) + len(deleted))
 
-    follow(ctx, mapping.entity_set, mapping.select_columns(), mapping.primary_key, apply)
+    def vanished(seen: set[str]) -> None:
+        # The token expired: the full read is the only way to learn which of our open
+        # activities sellers deleted meanwhile, by noticing what it did not return.
+        step_type = next(t for t in ACTIVITY_TYPES if ctx.mappings.activity(t) is mapping)
+        with ctx.store.read() as db:
+            gone = [a for a in outbox_store.open_in_crm(db, step_type) if a not in seen]
+        if gone:
+            log.warning("%d %s activities vanished while the delta token was expired; "
+                        "treating them as deleted", len(gone), mapping.entity_set)
+            ctx.app.execute("ActivityCompleted", [
+                ActivityResult(a, ActivityOutcome.CANCELED, ctx.now) for a in gone
+            ], now=ctx.now)
+            ctx.report.activities_skipped += len(gone)
+
+    follow(ctx, mapping.entity_set, mapping.select_columns(), mapping.primary_key, apply,
+           vanished)
 
 
 def _mark_seen_in_crm(ctx: SyncContext, ids: list[str]) -> None:
@@ -82,6 +98,15 @@ def _record_late_arrivals(
     ctx.report.activities_already_existed += len(rows)
 
 
+def _completed_at(ctx: SyncContext, mapping: ActivityMapping, row: dict[str, object]
+                  ) -> datetime:
+    """The CRM's completion time. One stamped after the engine's clock (an --now back-fill)
+    would push the next step later than it should be, so the sync's view of time wins then;
+    the ActivityCompleted operation keeps it from predating the activity itself."""
+    closed = mapping.closed_at(row)
+    return min(closed, ctx.now) if closed else ctx.now
+
+
 def _outcomes(
     ctx: SyncContext, mapping: ActivityMapping, rows: dict[str, dict[str, object]],
     deleted: list[str], ours: dict[str, OutboxStatus],
@@ -91,11 +116,10 @@ def _outcomes(
             continue
         outcome = mapping.outcome(row)
         if outcome is not None:
-            closed = mapping.closed_at(row)
-            # A completion stamped after the engine's clock (an --now back-fill) would push the
-            # next step later than it should be; the sync's view of time wins then.
-            yield ActivityResult(activity_id, outcome, min(closed, ctx.now) if closed else ctx.now)
+            yield ActivityResult(activity_id, outcome, _completed_at(ctx, mapping, row))
     for activity_id in deleted:
-        # A seller deleting the activity is the strongest way of skipping the step.
-        if activity_id in ours and ours[activity_id] is not OutboxStatus.PENDING:
+        # A seller deleting the activity is the strongest way of skipping the step. A `pending`
+        # one reached the CRM all the same (a run died before recording it): the CRM only
+        # reports deleting rows it had, so it is skipped too, never sent again.
+        if activity_id in ours:
             yield ActivityResult(activity_id, ActivityOutcome.CANCELED, ctx.now)

@@ -17,9 +17,10 @@ from connector.app import App, open_app
 from connector.config import Settings
 from connector.dataverse.client import DataverseClient
 from connector.dataverse.errors import BadResponse
-from connector.errors import CrmUnavailable, StateError
+from connector.errors import CrmUnavailable, InvalidInput, SeqsyncError, StateError
 from connector.mapping import load_for_settings
 from connector.store import connections as connection_store
+from connector.store import delta_links
 from connector.store import runs as run_store
 from connector.store.db import sqlite_file
 from connector.sync.cooperation import SharedBudget, WorkerProgress, note, run_lock
@@ -45,8 +46,15 @@ def run_sync(
     dry_run: bool = False,
     progress: Progress | None = None,
     client_factory: ClientFactory = make_client,
+    allow_clock_back: bool = False,
+    full: bool = False,
 ) -> RunReport:
-    """Run once; raises LockHeld, CrmUnavailable, StateError or InvalidInput for the CLI."""
+    """Run once; raises LockHeld, CrmUnavailable, StateError or InvalidInput for the CLI.
+
+    A clock earlier than the last run's is refused unless `allow_clock_back`: planning and
+    completions would be stamped before what the state already holds. `full` reads every
+    table whole (no delta links), which also retries every quarantined row.
+    """
     clock = (now or datetime.now(UTC)).astimezone(UTC)
     report = RunReport(clock=clock, dry_run=dry_run, started_on=datetime.now(UTC))
     progress = progress or LogProgress()
@@ -61,9 +69,17 @@ def run_sync(
         app = open_app(effective)
         try:
             with app.store.begin() as db:
+                _refuse_clock_back(run_store.last_clock(db), clock, allow_clock_back)
+                # This run holds the lock: a run still marked running was killed. (On
+                # PostgreSQL there is no run lock: other workers' runs may be running now.)
+                if app.store.is_sqlite and run_store.mark_interrupted(db):
+                    log.warning("an earlier run was interrupted (killed); this run picks up "
+                                "where it stopped")
+                if full:
+                    delta_links.forget_all(db)
                 run_id = run_store.start(db, report.started_on, report.clock, report.dry_run)
                 history_mark = connection_store.history_mark(db)
-        except StateError:
+        except SeqsyncError:
             app.close()
             raise
         if not app.store.is_sqlite:
@@ -113,6 +129,15 @@ def run_sync(
                 app.close()
                 client.close()  # `seqsync serve` makes a client per run: no pooled sockets left
     return report
+
+
+def _refuse_clock_back(last: datetime | None, clock: datetime, allowed: bool) -> None:
+    if last is not None and clock < last and not allowed:
+        raise InvalidInput(
+            f"the clock {clock.isoformat()} is earlier than the last run's "
+            f"({last.isoformat()}); check --now or the system clock, or pass "
+            "--allow-clock-back to run anyway"
+        )
 
 
 def _finish(app: App, run_id: int, history_mark: int, report: RunReport) -> None:

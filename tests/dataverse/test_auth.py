@@ -197,12 +197,19 @@ def test_unreachable_authority_is_crm_unreachable(tmp_path, secret_env) -> None:
     assert info.value.exit_code == 3
 
 
-def test_unwritable_cache_location_is_a_one_line_error(tmp_path, secret_env) -> None:
+def test_unwritable_cache_location_is_a_warning_and_the_token_is_kept(
+    tmp_path, secret_env, caplog
+) -> None:
     crm = crm_for(tmp_path, token_cache=tmp_path / "missing-dir" / "cache.json")
     with responses.RequestsMock() as mock:
         entra(mock)
-        with pytest.raises(InvalidInput, match="missing-dir"):
-            MsalTokenProvider(crm).get_token()
+        provider = MsalTokenProvider(crm)
+        assert provider.get_token() == "at-1"
+        assert provider.get_token() == "at-1"  # from memory: no second token request
+        assert len(token_posts(mock)) == 1
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert any("missing-dir" in w and "cannot write token cache" in w for w in warnings)
+    assert not (tmp_path / "missing-dir").exists()
 
 
 def test_msal_session_does_not_retry_on_its_own(tmp_path) -> None:

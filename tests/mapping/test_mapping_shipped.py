@@ -61,7 +61,9 @@ def test_shipped_activities(
         "lead": f"regardingobjectid_lead_{step}",
         "opportunity": f"regardingobjectid_opportunity_{step}",
     }
-    assert activity.select_columns() == ["activityid", "statecode", "actualend", "statuscode"]
+    assert activity.select_columns() == [
+        "activityid", "statecode", "actualend", "modifiedon", "statuscode"
+    ]
     assert activity.subject_max_length == 200
 
 

@@ -100,10 +100,10 @@ def backend_app_connections(app):
 def test_slices_commit_one_by_one(backend_app, monkeypatch):
     monkeypatch.setitem(plan_module.PLAN_SLICE_ROWS, backend_app.store.dialect, 3)
     seq = add_sequence(backend_app)
-    ids = add_records(backend_app, 8)
+    ids = add_records(backend_app, 14)  # more than 4 slices due: PostgreSQL walks the ids
     backend_app.execute(Message.CONNECT, ConnectRequest(seq.id, ids))
     results = list(plan_due_batches(backend_app, T0))
-    assert [r.planned for r in results] == [3, 3, 2]
+    assert [r.planned for r in results] == [3, 3, 3, 3, 2]
     with backend_app.store.begin() as db:
         assert sorted(r.record_id for r in db.execute(select(outbox))) == sorted(ids)
 

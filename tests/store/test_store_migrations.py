@@ -13,7 +13,7 @@ from connector.store.chunks import chunks, unique
 from connector.store.db import MIGRATIONS, Store, open_store
 from connector.store.schema import metadata, runs
 
-HEAD = "0003_workers"
+HEAD = "0004_workers"
 
 
 def url(tmp_path) -> str:
@@ -36,7 +36,8 @@ def test_fresh_database_is_created_at_head_on_both_backends(state_url):
         assert revision(store) == HEAD
         tables = set(inspect(store.engine).get_table_names())
         assert {"sequences", "steps", "records", "connections", "connection_history",
-                "outbox", "sync_state", "runs"} <= tables
+                "outbox", "sync_state", "runs", "quarantine", "workers",
+                "request_budget"} <= tables
     finally:
         store.close()
 
@@ -74,6 +75,7 @@ def test_an_older_database_is_upgraded(state_url):
         assert revision(store) == HEAD
         indexes = {i["name"] for i in inspect(store.engine).get_indexes("outbox")}
         assert "ix_outbox_record" in indexes
+        assert "quarantine" in inspect(store.engine).get_table_names()
     finally:
         store.close()
     open_store(state_url).close()  # and opening again is a no-op

@@ -79,10 +79,10 @@ def test_three_workers_one_killed_nothing_duplicated_nothing_lost(team: World, s
 
 
 def test_workers_share_the_request_budget_so_the_crm_never_throttles(team: World):
-    # 30 requests per 3 s for all three together; each alone would stay under it too, so a
-    # 429 would mean they did not share.
+    # The CRM allows 30 requests per 3 s; the workers are told 27 (the advice: a tenth of
+    # headroom). Three of them at once would each send far more than that without sharing.
     team.write_config(sync={"batch_size": 5, "max_workers": 2},
-                      workers={"requests_per_window": 30, "window_seconds": 3.0})
+                      workers={"requests_per_window": 27, "window_seconds": 3.0})
     team.crm.set_faults(rate_limit=(30, 3.0))
     when = (T0 + timedelta(minutes=1)).isoformat()
     procs = [team.spawn("--now", when, "sync") for _ in range(WORKERS)]

@@ -1,16 +1,16 @@
 """Several workers on one PostgreSQL state: who works, the shared request budget, and the
 database-side activity id function set-based planning uses.
 
-Revision ID: 0003_workers
-Revises: 0002
+Revision ID: 0004_workers
+Revises: 0003
 Create Date: 2026-11-30
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0003_workers"
-down_revision = "0002"
+revision = "0004_workers"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 
