@@ -23,6 +23,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
@@ -180,6 +181,10 @@ outbox = Table(
     Index("ix_outbox_status", "status", "activity_type"),
     Index("ix_outbox_connection", "connection_id"),
     Index("ix_outbox_record", "record_id"),  # revision 0002: a record's activities
+    # Revision 0004_workers: pending items of a type in id order, what push claims walk on
+    # PostgreSQL (keyset on activity_id). Partial: only what is still to send is indexed.
+    Index("ix_outbox_pending", "activity_type", "activity_id",
+          sqlite_where=text("status = 'pending'"), postgresql_where=text("status = 'pending'")),
 )
 
 # CRM rows that could not be mapped or stored, kept with their error until a later read of

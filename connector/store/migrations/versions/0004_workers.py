@@ -23,6 +23,12 @@ def upgrade() -> None:
     # Nothing reads history by connection (only by record), and planning paid for this index
     # on every planned step: one random B-tree insert per connection.
     op.drop_index("ix_history_connection", table_name="connection_history")
+    # Push claims walk pending items of a type in id order: without this, every chunk sorted
+    # all pending rows (400,000 pending: 3 s a chunk on PostgreSQL).
+    op.create_index(
+        "ix_outbox_pending", "outbox", ["activity_type", "activity_id"],
+        sqlite_where=sa.text("status = 'pending'"), postgresql_where=sa.text("status = 'pending'"),
+    )
     op.create_table(
         "workers",
         sa.Column("id", sa.String(length=120), nullable=False),
@@ -44,4 +50,5 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("request_budget")
     op.drop_table("workers")
+    op.drop_index("ix_outbox_pending", table_name="outbox")
     op.create_index("ix_history_connection", "connection_history", ["connection_id"])
