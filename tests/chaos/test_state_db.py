@@ -90,6 +90,11 @@ def _downgrade_to_0001(path) -> None:  # type: ignore[no-untyped-def]
     """Make the file look like one written by the first release (before revision 0002)."""
     con = sqlite3.connect(path)
     con.execute("DROP TABLE IF EXISTS quarantine")  # revision 0003
+    for table in ("workers", "request_budget"):  # revision 0004_workers
+        con.execute(f"DROP TABLE IF EXISTS {table}")
+    con.execute("DROP INDEX IF EXISTS ix_outbox_pending")
+    con.execute("CREATE INDEX IF NOT EXISTS ix_history_connection "
+                "ON connection_history (connection_id)")
     indexes = [r[0] for r in con.execute(
         "SELECT name FROM sqlite_master WHERE type='index' AND sql LIKE '%outbox%record%'")]
     for name in indexes:
