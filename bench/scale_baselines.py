@@ -39,8 +39,9 @@ def email_payloads(config: Path, state_db: Path, limit: int | None = None,
         StepType.EMAIL)
     # The columns of `store.outbox.pending_chunks`, in its order, for `build_payloads`.
     query = ("SELECT outbox.activity_id, outbox.record_id, outbox.record_table, outbox.subject, "
-             "outbox.description, outbox.due_at, outbox.owner_id, records.id, "
-             "records.owner_id, records.columns, outbox.activity_id FROM outbox "
+             "outbox.description, outbox.due_at, outbox.owner_id, outbox.owner_type, records.id, "
+             "records.owner_id, records.owner_type, records.columns, outbox.activity_id "
+             "FROM outbox "
              "LEFT JOIN records ON records.id = outbox.record_id "
              "WHERE outbox.activity_type = 'email' AND outbox.activity_id > ? "
              "ORDER BY outbox.activity_id LIMIT ?")

@@ -48,6 +48,7 @@ BASE_HEADERS = {
     "User-Agent": USER_AGENT,
 }
 MAX_PAGE_SIZE = 5000
+LOOKUP_TYPES = 'odata.include-annotations="Microsoft.Dynamics.CRM.lookuplogicalname"'
 _API_PREFIX = re.compile(r"^.*?/api/data/v[0-9.]+/")
 
 
@@ -392,20 +393,24 @@ class DataverseClient:
         delta_link: str | None,
         page_size: int = MAX_PAGE_SIZE,
         on_expired: Literal["raise", "reread"] = "raise",
+        lookup_types: bool = False,
     ) -> Iterator[ChangePage]:
         """Rows changed since `delta_link` (all rows when None), page by page.
 
         An expired token raises DeltaTokenExpired, or with on_expired="reread" restarts as a
-        full read whose pages say full_read=True.
+        full read whose pages say full_read=True. `lookup_types` asks for each lookup's table
+        (`<lookup>@Microsoft.Dynamics.CRM.lookuplogicalname`: a user's or a team's id?).
         """
+        prefer = ("odata.track-changes", LOOKUP_TYPES) if lookup_types else (
+            "odata.track-changes",)
         if on_expired not in ("raise", "reread"):
             raise ValueError(f"on_expired must be 'raise' or 'reread' (got {on_expired!r})")
         full_url = self.url(odata.name(entity_set), {"$select": odata.select_option(select)})
         if delta_link is None:
-            yield from self._change_pages(full_url, entity_set, key, True, page_size)
+            yield from self._change_pages(full_url, entity_set, key, True, page_size, prefer)
             return
         link = self._check_link(delta_link, "saved delta link")
-        pages = self._change_pages(link, entity_set, key, False, page_size)
+        pages = self._change_pages(link, entity_set, key, False, page_size, prefer)
         try:
             first = next(pages)
         except DeltaTokenExpired:
@@ -414,15 +419,16 @@ class DataverseClient:
             log.warning(
                 "change-tracking token for %s expired; re-reading the whole table", entity_set
             )
-            yield from self._change_pages(full_url, entity_set, key, True, page_size)
+            yield from self._change_pages(full_url, entity_set, key, True, page_size, prefer)
             return
         yield first
         yield from pages
 
     def _change_pages(
-        self, url: str, entity_set: str, key: str, full_read: bool, page_size: int
+        self, url: str, entity_set: str, key: str, full_read: bool, page_size: int,
+        prefer: tuple[str, ...],
     ) -> Iterator[ChangePage]:
-        for page in self.iter_pages(url, page_size, ("odata.track-changes",)):
+        for page in self.iter_pages(url, page_size, prefer):
             upserts: list[dict[str, Any]] = []
             deleted: list[str] = []
             for raw in page["value"]:

@@ -129,6 +129,7 @@ class Record:
     email: str | None = None
     phone: str | None = None
     columns: Mapping[str, object] = field(default_factory=lambda: MappingProxyType({}))
+    owner_type: str | None = None  # the owner's table: a user (None, "systemuser") or "team"
 
 
 @dataclass(frozen=True, slots=True)

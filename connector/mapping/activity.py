@@ -19,6 +19,7 @@ from connector.mapping.values import Column, Name, ValueProblem, iso_utc, parse_
 # activityparty.participationtypemask values (Dataverse constants, not tenant settings).
 SENDER = 1
 TO_RECIPIENT = 2
+TEAM = "team"  # the owner lookup's logical name when a team owns the record
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +42,7 @@ class PayloadPlan:
     constants: dict[str, str | int | float | bool]
     owner_key: str
     owner_prefix: str
+    team_owner_prefix: str
     sender_key: str
     party_collection: str | None
     # The To party; all None when the target names none or the activity has no parties.
@@ -65,6 +67,7 @@ class PayloadPlan:
             constants=dict(mapping.columns.constants),
             owner_key=f"{mapping.owner.bind}@odata.bind",
             owner_prefix=f"/{mapping.owner.entity_set}(",
+            team_owner_prefix=f"/{mapping.owner.team_entity_set}(",
             sender_key=f"{mapping.owner.party}@odata.bind",
             party_collection=mapping.party_collection,
             recipient_key=f"{recipient.party}@odata.bind" if recipient else None,
@@ -93,8 +96,12 @@ class PayloadPlan:
     def body(
         self, activity_id: str, record_id: str, subject: str, description: str | None,
         due_at: datetime, owner_id: str | None, recipient_id: str | None,
+        owner_type: str | None = None,
     ) -> dict[str, Any]:
-        """The payload; keys in the order (and values the very text) `payload` always wrote."""
+        """The payload; keys in the order (and values the very text) `payload` always wrote.
+
+        The owner is bound by its type: a team as `/teams(...)`, without a sender party (only
+        a user can send); anything else as a user."""
         limit = self.subject_limit
         if len(subject) > limit:
             subject = subject[: limit - 1] + "…"
@@ -108,12 +115,14 @@ class PayloadPlan:
         }
         if self.constants:
             body.update(self.constants)
-        owner = f"{self.owner_prefix}{owner_id})" if owner_id else None
+        team = owner_type == TEAM
+        prefix = self.team_owner_prefix if team else self.owner_prefix
+        owner = f"{prefix}{owner_id})" if owner_id else None
         if owner:
             body[self.owner_key] = owner
         if self.party_collection:
             parties = []
-            if owner:
+            if owner and not team:
                 parties.append({self.sender_key: owner, "participationtypemask": SENDER})
             if self.recipient_key is not None and recipient_id:
                 parties.append({
@@ -134,7 +143,8 @@ class States(Strict):
 
 class Owner(Strict):
     bind: Name = "ownerid"  # the activity's owner lookup
-    entity_set: Name = "systemusers"  # the table owner ids point to
+    entity_set: Name = "systemusers"  # the table a user owner's id points to
+    team_entity_set: Name = "teams"  # the table a team owner's id points to
     party: Name = "partyid_systemuser"  # the activityparty lookup for the owner as sender
 
 

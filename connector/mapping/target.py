@@ -20,6 +20,9 @@ from connector.mapping.values import (
     parse_datetime,
 )
 
+# The annotation naming a lookup's table (a user's or a team's id?), asked for in the pull.
+LOOKUP_TYPE = "@Microsoft.Dynamics.CRM.lookuplogicalname"
+
 
 class Fields(Strict):
     """Local record field -> Web API column. Types are fixed by the local field."""
@@ -142,6 +145,14 @@ class TargetMapping(Strict):
                 columns[column] = None if raw is None else CONVERTERS[kind](raw)
             except ValueProblem as exc:
                 raise RowError(self.logical_name, record_id, column, str(exc)) from None
+        owner_type = None
+        if self.fields.owner_id is not None:
+            kind = row.get(f"{self.fields.owner_id}{LOOKUP_TYPE}")
+            if kind is not None and not isinstance(kind, str):
+                raise RowError(self.logical_name, record_id,
+                               f"{self.fields.owner_id}{LOOKUP_TYPE}",
+                               f"expected a table name, got {kind!r}")
+            owner_type = kind
         return Record(
             id=record_id,
             table=self.logical_name,
@@ -152,6 +163,7 @@ class TargetMapping(Strict):
             email=values.get("email"),  # type: ignore[arg-type]
             phone=values.get("phone"),  # type: ignore[arg-type]
             columns=MappingProxyType(columns),
+            owner_type=owner_type,
         )
 
     def recipient_id(self, record: Record) -> str | None:

@@ -11,11 +11,9 @@ from collections.abc import Iterable
 from sqlalchemy import Connection
 
 from connector.engine.connections import connect_refusal
-from connector.engine.models import Record, Sequence
+from connector.engine.models import Sequence
 from connector.errors import RuleViolation
-from connector.store import connections as connection_store
 from connector.store import records as record_store
-from connector.store import sequences as seq_store
 
 
 def require_active(seq: Sequence) -> None:
@@ -29,19 +27,11 @@ def connect_refusals(db: Connection, seq: Sequence, record_ids: Iterable[str]) -
     ids = list(dict.fromkeys(record_ids))
     if not ids:
         return {}
-    found: dict[str, Record] = record_store.load_records(db, ids)
-    current = connection_store.current_by_record(db, ids)
-    names = {
-        s.id: s.name
-        for s in seq_store.load_sequences(db, {c.sequence_id for c in current.values()}).values()
-    }
+    facts = record_store.connect_facts(db, ids)
     refused: dict[str, str] = {}
     for record_id in ids:
-        link = current.get(record_id)
-        reason = connect_refusal(
-            seq, record_id, found.get(record_id),
-            names.get(link.sequence_id, link.sequence_id) if link else None,
-        )
+        record, current = facts.get(record_id, (None, None))
+        reason = connect_refusal(seq, record_id, record, current)
         if reason:
             refused[record_id] = reason
     return refused

@@ -48,6 +48,7 @@ from connector.store import outbox as outbox_store
 from connector.store import records as record_store
 from connector.store import sequences as seq_store
 from connector.store.chunks import unique
+from connector.store.records import Owners
 
 
 def _write(
@@ -55,11 +56,11 @@ def _write(
     transitions: list[tuple[Connection, progression.Transition]],
     seqs: dict[str, Sequence],
     now: datetime,
-    owners: dict[str, tuple[str, str | None]] | None = None,
+    owners: Owners | None = None,
 ) -> None:
     """Carry out engine transitions: outbox, connection rows, history. One batch of statements.
 
-    `owners` (record id -> table, owner id) saves a query when the caller has it already.
+    `owners` (as `records.owners` gives them) saves a query when the caller has them already.
     """
     planned: list[PlanActivity] = []
     cancel: list[str] = []

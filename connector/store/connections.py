@@ -29,6 +29,7 @@ from connector.engine.models import (
 )
 from connector.store.bulk import execute_many, sqlite_value
 from connector.store.chunks import chunks, unique
+from connector.store.records import Owners
 from connector.store.schema import connection_history, connections, records, sequences
 
 # A dict lookup: calling the enum class per row was a visible share of the due-step scan.
@@ -65,22 +66,21 @@ def current_by_record(db: Db, record_ids: Iterable[str]) -> dict[str, Connection
     return {c.record_id: c for c in _select_in(db, "record_id", record_ids)}
 
 
-def by_ids_with_owner(
-    db: Db, ids: Iterable[str]
-) -> tuple[dict[str, Connection], dict[str, tuple[str, str | None]]]:
-    """Connections by id, plus record id -> (table, owner id) for their records: one query."""
+def by_ids_with_owner(db: Db, ids: Iterable[str]) -> tuple[dict[str, Connection], Owners]:
+    """Connections by id, plus what outbox rows take from their records: one query."""
     found: dict[str, Connection] = {}
-    owners: dict[str, tuple[str, str | None]] = {}
+    owners: Owners = {}
     for batch in chunks(unique(ids)):
         query = (
             select(connections, records.c.table.label("record_table"),
-                   records.c.owner_id.label("record_owner"))
+                   records.c.owner_id.label("record_owner"),
+                   records.c.owner_type.label("record_owner_type"))
             .join(records, records.c.id == connections.c.record_id)
             .where(connections.c.id.in_(batch))
         )
         for row in db.execute(query):
             found[row.id] = connection_from_row(row)
-            owners[row.record_id] = (row.record_table, row.record_owner)
+            owners[row.record_id] = (row.record_table, row.record_owner, row.record_owner_type)
     return found, owners
 
 
@@ -159,12 +159,11 @@ def due_count(db: Db, now: datetime) -> int:
 
 
 class DuePage(list[Connection]):
-    """A page of due connections, with their records' (table, owner id), as read inside the
+    """A page of due connections, with their records' (table, owner), as read inside the
     transaction `db`. StepDue may trust these very objects instead of reading them
     again when it runs in that same transaction."""
 
-    def __init__(self, items: Iterable[Connection], owners: dict[str, tuple[str, str | None]],
-                 db: Db) -> None:
+    def __init__(self, items: Iterable[Connection], owners: Owners, db: Db) -> None:
         super().__init__(items)
         self.owners = owners
         self.db = db
@@ -180,7 +179,7 @@ _DUE_COLUMNS = (
     connections.c.step_id, connections.c.state, connections.c.due_at,
     connections.c.connected_on, connections.c.step_started_on, connections.c.activity_id,
     connections.c.attempt, records.c.table.label("record_table"),
-    records.c.owner_id.label("record_owner"),
+    records.c.owner_id.label("record_owner"), records.c.owner_type.label("record_owner_type"),
 )
 
 
@@ -220,7 +219,7 @@ def due_page(
     db: Db, now: datetime, after_id: str, limit: int, *, walk_ids: bool = False
 ) -> DuePage:
     """Scheduled connections of active sequences due at `now`, in id order after `after_id`,
-    with their records' (table, owner id).
+    with their records' (table, owner).
 
     Keyset pagination on the primary key keeps every page cheap however far the scan has got.
     On PostgreSQL the page's connections are locked (FOR UPDATE SKIP LOCKED) until the
@@ -244,7 +243,7 @@ def due_page(
         .order_by(connections.c.id)
         .limit(limit)
     )
-    owners: dict[str, tuple[str, str | None]] = {}
+    owners: Owners = {}
     if db.dialect.name != "sqlite":
         # Several workers plan at once: each page is claimed by the transaction that plans
         # it, and rows another worker holds are left to that worker.
@@ -252,21 +251,21 @@ def due_page(
         items = []
         for row in db.execute(query):
             items.append(connection_from_row(row))
-            owners[row.record_id] = (row.record_table, row.record_owner)
+            owners[row.record_id] = (row.record_table, row.record_owner, row.record_owner_type)
         return DuePage(items, owners, db)
     # The page is read for every due connection: SQLAlchemy's per-value result processing
     # was a third of the read, so SQLite rows are built straight from the driver's tuples.
     utc = _utc_reader()
     items = []
     for (id_, record_id, sequence_id, step_id, state_text, due_at, connected_on, started_on,
-         activity_id, attempt, table, owner) in _sqlite_rows(db, query):
+         activity_id, attempt, table, owner, owner_type) in _sqlite_rows(db, query):
         items.append(Connection(
             id=id_, record_id=record_id, sequence_id=sequence_id, step_id=step_id,
             state=_STATES.get(state_text) or ConnectionState(state_text), due_at=utc(due_at),
             connected_on=utc(connected_on), step_started_on=utc(started_on),  # type: ignore[arg-type]
             activity_id=activity_id, attempt=attempt,
         ))
-        owners[record_id] = (table, owner)
+        owners[record_id] = (table, owner, owner_type)
     return DuePage(items, owners, db)
 
 

@@ -53,12 +53,12 @@ _OURS = frozenset((
 def insert_planned(
     db: Connection,
     planned: list[PlanActivity],
-    owners: Mapping[str, tuple[str, str | None]],
+    owners: Mapping[str, tuple[str, str | None, str | None]],
     now: datetime,
 ) -> None:
     """Queue planned activities (status pending), owned like their record.
 
-    `owners` maps record id -> (table, owner id), as `records.owners` returns it.
+    `owners` maps record id -> (table, owner id, owner type), as `records.owners` returns it.
     """
     if not planned:
         return
@@ -69,6 +69,7 @@ def insert_planned(
             "step_id": p.step_id, "activity_type": p.activity_type.value,
             "subject": p.subject or p.activity_type.value, "description": p.description,
             "template": p.template, "owner_id": owners[p.record_id][1],
+            "owner_type": owners[p.record_id][2],
             "due_at": p.due_at, "status": OutboxStatus.PENDING.value, "created_on": now,
         }
         for p in planned
@@ -162,7 +163,9 @@ def _pending_query(activity_type: StepType, order: Any, after: Any, size: int) -
         select(
             outbox.c.activity_id, outbox.c.record_id, outbox.c.record_table,
             outbox.c.subject, outbox.c.description, outbox.c.due_at, outbox.c.owner_id,
+            outbox.c.owner_type,
             records.c.id.label("record_found"), records.c.owner_id.label("record_owner"),
+            records.c.owner_type.label("record_owner_type"),
             # The text as stored: only a recipient kept in a custom column needs it parsed.
             type_coerce(records.c.columns, Text).label("columns"),
             order.label("chunk_key"),
@@ -181,7 +184,8 @@ def _pending_query(activity_type: StepType, order: Any, after: Any, size: int) -
 def pending_chunks(store: Store, activity_type: StepType, size: int) -> Iterator[list[Row[Any]]]:
     """Pending items of one type with their record, by keyset, each chunk in its own short
     read: memory stays one chunk deep. A row is (activity_id, record_id, record_table,
-    subject, description, due_at, owner_id, record_found, record_owner, columns, chunk_key),
+    subject, description, due_at, owner_id, owner_type, record_found, record_owner,
+    record_owner_type, columns, chunk_key),
     `columns` being the record's stored JSON text.
 
     On SQLite the keyset is the rowid: the (status, activity_type) index holds its entries in

@@ -91,11 +91,11 @@ def plan_due_slice(
     db.execute(
         text(
             "INSERT INTO outbox (activity_id, connection_id, record_id, record_table, step_id, "
-            "activity_type, subject, description, template, owner_id, due_at, status, "
-            "created_on) "
+            "activity_type, subject, description, template, owner_id, owner_type, due_at, "
+            "status, created_on) "
             "SELECT p.activity_id, c.id, c.record_id, r.\"table\", c.step_id, st.type, "
             "COALESCE(NULLIF(st.name, ''), st.type), st.description, st.template, r.owner_id, "
-            "c.due_at, 'pending', :now "
+            "r.owner_type, c.due_at, 'pending', :now "
             # CROSS JOIN keeps SQLite on the slice first: with ORDER BY it would rather
             # walk a whole connections index in that order.
             "FROM plan_slice p CROSS JOIN connections c "

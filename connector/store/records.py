@@ -13,7 +13,7 @@ from sqlalchemy.sql import ColumnElement
 from connector.engine.models import Record
 from connector.errors import InvalidInput
 from connector.store.chunks import chunks, unique
-from connector.store.schema import connections, records
+from connector.store.schema import connections, records, sequences
 
 # Filterable fields of a record; anything else is looked up among the mapped extra columns.
 FIELDS = ("id", "name", "owner_id", "email", "phone", "statecode", "is_open", "is_deleted")
@@ -24,13 +24,14 @@ def record_from_row(row: Row) -> Record:
         id=row.id, table=row.table, name=row.name, owner_id=row.owner_id,
         is_open=bool(row.is_open), is_deleted=bool(row.is_deleted), statecode=row.statecode,
         email=row.email, phone=row.phone, columns=MappingProxyType(dict(row.columns or {})),
+        owner_type=row.owner_type,
     )
 
 
 def _values(record: Record, now: datetime) -> dict[str, object]:
     return {
         "table": record.table, "name": record.name, "owner_id": record.owner_id,
-        "is_open": record.is_open, "is_deleted": record.is_deleted,
+        "owner_type": record.owner_type, "is_open": record.is_open, "is_deleted": record.is_deleted,
         "statecode": record.statecode, "email": record.email, "phone": record.phone,
         "columns": dict(record.columns), "synced_on": now,
     }
@@ -65,6 +66,40 @@ def mark_deleted(db: Connection, ids: Iterable[str], now: datetime) -> list[str]
     return known
 
 
+def connect_facts(
+    db: Connection, ids: Iterable[str]
+) -> dict[str, tuple[Record, str | None]]:
+    """What the connect checks read, in one query per chunk: each known record with only its
+    table and state (no name, owner or JSON columns), and the name of the sequence it is
+    connected to now (None when it is not connected)."""
+    query = (
+        select(records.c.id, records.c.table, records.c.is_open, records.c.is_deleted,
+               records.c.statecode, sequences.c.name, connections.c.sequence_id)
+        .join(connections, connections.c.record_id == records.c.id, isouter=True)
+        .join(sequences, sequences.c.id == connections.c.sequence_id, isouter=True)
+    )
+    found: dict[str, tuple[Record, str | None]] = {}
+    for batch in chunks(unique(ids)):
+        if db.dialect.name == "sqlite":
+            # Connect checks every record twice (the rule, then the operation): on SQLite the
+            # chunk goes to the driver as it is, without Core's per-parameter processing.
+            sql = str(query.compile(dialect=db.dialect)) + (
+                f" WHERE records.id IN ({', '.join('?' * len(batch))})"
+            )
+            cursor = db.connection.driver_connection.cursor()  # type: ignore[union-attr]
+            try:
+                rows = cursor.execute(sql, batch).fetchall()
+            finally:
+                cursor.close()
+        else:
+            rows = list(db.execute(query.where(records.c.id.in_(batch))))
+        for record_id, table, is_open, is_deleted, statecode, name, sequence_id in rows:
+            record = Record(id=record_id, table=table, is_open=bool(is_open),
+                            is_deleted=bool(is_deleted), statecode=statecode)
+            found[record_id] = (record, name or sequence_id)
+    return found
+
+
 def load_records(db: Connection, ids: Iterable[str]) -> dict[str, Record]:
     found: dict[str, Record] = {}
     for batch in chunks(unique(ids)):
@@ -73,14 +108,19 @@ def load_records(db: Connection, ids: Iterable[str]) -> dict[str, Record]:
     return found
 
 
-def owners(db: Connection, ids: Iterable[str]) -> dict[str, tuple[str, str | None]]:
-    """record id -> (table, owner id): what an outbox row needs, without the JSON columns."""
-    found: dict[str, tuple[str, str | None]] = {}
+# record id -> (table, owner id, owner type): what an outbox row takes from its record.
+Owners = dict[str, tuple[str, str | None, str | None]]
+
+
+def owners(db: Connection, ids: Iterable[str]) -> Owners:
+    """What an outbox row takes from its record, without the JSON columns."""
+    found: Owners = {}
     for batch in chunks(unique(ids)):
-        query = select(records.c.id, records.c.table, records.c.owner_id).where(
-            records.c.id.in_(batch)
-        )
-        found.update({row.id: (row.table, row.owner_id) for row in db.execute(query)})
+        query = select(
+            records.c.id, records.c.table, records.c.owner_id, records.c.owner_type
+        ).where(records.c.id.in_(batch))
+        found.update({row.id: (row.table, row.owner_id, row.owner_type)
+                      for row in db.execute(query)})
     return found
 
 

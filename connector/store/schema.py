@@ -102,6 +102,7 @@ records = Table(
     Column("table", String(64), nullable=False),  # lead | opportunity | ...
     Column("name", String(400), nullable=False, default=""),
     Column("owner_id", ID, nullable=True),
+    Column("owner_type", String(64), nullable=True),  # revision 0003: "team", else a user
     Column("is_open", Boolean, nullable=False, default=True),
     Column("is_deleted", Boolean, nullable=False, default=False),
     Column("statecode", Integer, nullable=True),
@@ -168,6 +169,7 @@ outbox = Table(
     Column("description", Text, nullable=False, default=""),
     Column("template", String(200), nullable=True),
     Column("owner_id", ID, nullable=True),
+    Column("owner_type", String(64), nullable=True),  # revision 0003: "team", else a user
     Column("due_at", UTC, nullable=False),
     # pending -> pushed (exists in the CRM) | cancelled (never pushed) | failed (permanent error);
     # pushed -> to_cancel when a disconnect asks the sync to cancel the open CRM activity.

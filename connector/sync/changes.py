@@ -45,6 +45,7 @@ def follow(
     ctx: SyncContext, entity_set: str, columns: list[str], primary_key: str,
     apply: Callable[[ChangePage], None],
     vanished: Callable[[set[str]], None] | None = None,
+    lookup_types: bool = False,
 ) -> None:
     """Apply every change since the saved link, then save the new one.
 
@@ -58,12 +59,13 @@ def follow(
         if not mine:
             log.info("%s: another worker is reading its changes; left to it", entity_set)
             return
-        _follow(ctx, entity_set, columns, primary_key, apply, vanished)
+        _follow(ctx, entity_set, columns, primary_key, apply, vanished, lookup_types)
 
 
 def _follow(
     ctx: SyncContext, entity_set: str, columns: list[str], primary_key: str,
     apply: Callable[[ChangePage], None], vanished: Callable[[set[str]], None] | None,
+    lookup_types: bool,
 ) -> None:
     with ctx.store.read() as db:
         link = delta_links.get(db, entity_set)
@@ -71,6 +73,7 @@ def _follow(
     new_link: str | None = None
     for page in ctx.crm.read_changes(
         entity_set, columns, primary_key, link, ctx.page_size, on_expired="reread",
+        lookup_types=lookup_types,
     ):
         if page.full_read and link is not None and seen is None and vanished is not None:
             # The saved token expired (the client logged it): this full read is the only way

@@ -28,6 +28,7 @@ class CrmReader(Protocol):
     def read_changes(
         self, entity_set: str, select: list[str], key: str, delta_link: str | None,
         page_size: int = ..., on_expired: Literal["raise", "reread"] = ...,
+        lookup_types: bool = ...,
     ) -> Iterator[ChangePage]: ...
 
     def query_in(
@@ -63,9 +64,11 @@ class ReadOnlyCrm:
     def read_changes(
         self, entity_set: str, select: list[str], key: str, delta_link: str | None,
         page_size: int = MAX_PAGE_SIZE, on_expired: Literal["raise", "reread"] = "raise",
+        lookup_types: bool = False,
     ) -> Iterator[ChangePage]:
         return self._client.read_changes(
-            entity_set, select, key, delta_link, page_size, on_expired=on_expired
+            entity_set, select, key, delta_link, page_size, on_expired=on_expired,
+            lookup_types=lookup_types,
         )
 
     def query_in(

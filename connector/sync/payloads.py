@@ -17,15 +17,17 @@ def build_payloads(mapping: ActivityMapping, chunk: Sequence[Sequence[Any]]) -> 
     precomputed plan, with no `Record` per row."""
     plans: dict[str, PayloadPlan] = {}
     out = []
-    for (activity_id, record_id, table, subject, description, due_at, owner_id,
-         found, record_owner, columns, _) in chunk:
+    for (activity_id, record_id, table, subject, description, due_at, owner_id, owner_type,
+         found, record_owner, record_owner_type, columns, _) in chunk:
         plan = plans.get(table) or plans.setdefault(table, mapping.payload_plan(table))
         if found is None:  # the record is gone from the state: no owner or To party from it
             recipient = None
         else:
-            owner_id = owner_id or record_owner
+            if not owner_id:
+                owner_id, owner_type = record_owner, record_owner_type
             recipient = plan.recipient_of(record_id, columns)
         out.append((activity_id, record_id, plan.body(
             activity_id, record_id, subject, description, due_at, owner_id, recipient,
+            owner_type,
         )))
     return out

@@ -62,8 +62,9 @@ def pull_table(ctx: SyncContext, mapping: TargetMapping) -> None:
             ctx.app.execute("RecordDeleted", gone, table=mapping.logical_name, now=ctx.now)
             ctx.report.rows_deleted[mapping.logical_name] += len(gone)
 
+    # Owner lookups say whether the owner is a user or a team: activities are bound by type.
     follow(ctx, mapping.entity_set, mapping.select_columns(), mapping.primary_key, apply,
-           vanished)
+           vanished, lookup_types=mapping.fields.owner_id is not None)
 
 
 def _row_id(mapping: TargetMapping, row: dict[str, object]) -> str:

@@ -42,6 +42,7 @@ class Figures:
     retries: int = 0
     invariants: Counter[str] = field(default_factory=Counter)
     checks: int = 0
+    undone_checked: int = 0  # seller deletions of unrecorded activities, none of them undone
     scenarios: list[str] = field(default_factory=list)
 
     def add_verdict(self, verdict: Verdict) -> None:
@@ -77,6 +78,8 @@ class Figures:
             f"duplicates {inv['duplicates']}, missing {inv['missing']}, "
             f"advanced without activity {inv['advanced_without_activity']}, "
             f"delta links ahead {inv['delta_ahead']}",
+            f"deleted after a kill: {self.undone_checked} activities a seller deleted before "
+            "the outbox had recorded them; none re-created",
         ]
 
 

@@ -56,10 +56,8 @@ def test_a_state_database_locked_by_another_process_is_one_clear_line(
     assert check(world, NOW, complete=True).ok
 
 
-def test_a_full_disk_stops_the_run_clearly_and_the_next_run_finishes_the_job(
-    world: World, monkeypatch
-) -> None:
-    leads = _ready(world, 20)
+def _no_room_to_grow(world: World):  # type: ignore[no-untyped-def]
+    """A store set-up whose database cannot grow past its present size."""
     pages = sqlite3.connect(world.state_db).execute("PRAGMA page_count").fetchone()[0]
     setup = store_db._sqlite_setup
 
@@ -72,7 +70,15 @@ def test_a_full_disk_stops_the_run_clearly_and_the_next_run_finishes_the_job(
             # exactly as it does when the file system is out of space.
             dbapi_conn.execute(f"PRAGMA max_page_count={pages}")
 
-    monkeypatch.setattr(store_db, "_sqlite_setup", tiny_disk)
+    return tiny_disk
+
+
+def test_a_full_disk_stops_the_run_clearly_and_the_next_run_finishes_the_job(
+    world: World, monkeypatch
+) -> None:
+    leads = _ready(world, 20)
+    setup = store_db._sqlite_setup
+    monkeypatch.setattr(store_db, "_sqlite_setup", _no_room_to_grow(world))
     world.write_config(sync={"batch_size": 5})
     result = world.cli("sync", now=NOW)
     line = _one_clean_line(result)
@@ -95,6 +101,8 @@ def _downgrade_to_0001(path) -> None:  # type: ignore[no-untyped-def]
     con.execute("DROP INDEX IF EXISTS ix_outbox_pending")
     con.execute("CREATE INDEX IF NOT EXISTS ix_history_connection "
                 "ON connection_history (connection_id)")
+    for table in ("records", "outbox"):
+        con.execute(f"ALTER TABLE {table} DROP COLUMN owner_type")
     indexes = [r[0] for r in con.execute(
         "SELECT name FROM sqlite_master WHERE type='index' AND sql LIKE '%outbox%record%'")]
     for name in indexes:
@@ -167,18 +175,8 @@ def _new_leads(world: World, n: int) -> None:
 def test_a_full_disk_during_the_pull_is_exit_2_in_one_line(world: World, monkeypatch) -> None:
     """Issue 16, defect 7: full during the pull exited 1, the message buried in the summary."""
     _ready(world, 5)
-    pages = sqlite3.connect(world.state_db).execute("PRAGMA page_count").fetchone()[0]
-    setup = store_db._sqlite_setup
-
-    def tiny_disk(engine) -> None:  # type: ignore[no-untyped-def]
-        setup(engine)
-
-        @event.listens_for(engine, "connect")
-        def _full(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
-            dbapi_conn.execute(f"PRAGMA max_page_count={pages}")
-
     _new_leads(world, 300)
-    monkeypatch.setattr(store_db, "_sqlite_setup", tiny_disk)
+    monkeypatch.setattr(store_db, "_sqlite_setup", _no_room_to_grow(world))
     result = world.cli("sync", now=NOW)
     line = _one_clean_line(result)
     assert result.exit_code == 2, line

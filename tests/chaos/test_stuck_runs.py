@@ -115,3 +115,31 @@ def test_serve_refuses_now_instead_of_ignoring_it(world: World) -> None:
     result = world.cli("serve", "--max-runs", "1", now=T0)
     assert result.exit_code == 2
     assert "--now does not apply to serve" in result.stderr
+
+
+def test_a_team_owned_lead_gets_activities_owned_by_the_team(world: World) -> None:
+    """Defect 6: the owner was always bound as a systemuser, so a lead owned by a team ended
+    with a CRM error instead of getting its activities."""
+    team = "7ea70000-0000-4000-8000-000000000001"
+    world.crm.insert("teams", {"teamid": team, "name": "Inside sales", "teamtype": 0})
+    lead = "7ea7000a-0000-4000-8000-000000000002"
+    world.crm.insert("leads", {"leadid": lead, "fullname": "Owned by a team", "statecode": 0,
+                               "statuscode": 1, "ownerid@odata.bind": f"/teams({team})"})
+    assert world.sync(T0).outcome == "ok"
+    users = [u for u in world.open_leads(3) if u != lead][:2]
+    world.connect(world.sequence(text=EMAIL_THEN_CALL), [lead, *users])
+
+    report = world.sync(NOW)
+
+    assert report.outcome == "ok", report.errors
+    emails = {str(e["_regardingobjectid_value"]): e for e in world.crm.rows("emails")}
+    assert set(emails) == {lead, *users}
+    assert emails[lead]["_ownerid_value"] == team
+
+    def owner_table(email: dict[str, object]) -> object:
+        stored = world.crm.dv.table("emails").rows[str(email["activityid"])]
+        return stored["_ownerid_value@Microsoft.Dynamics.CRM.lookuplogicalname"]
+
+    assert owner_table(emails[lead]) == "team"
+    assert [owner_table(emails[u]) for u in users] == ["systemuser", "systemuser"]
+    assert check(world, NOW, complete=True).ok

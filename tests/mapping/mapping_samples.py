@@ -33,8 +33,10 @@ def payload(mapping: Any, item: Any, record: Any = None) -> dict[str, Any]:
     built by the product's own `build_payloads` from a row shaped like the pending read."""
     row = (
         item.activity_id, item.record_id, item.record_table, item.subject, item.description,
-        item.due_at, item.owner_id, record.id if record is not None else None,
+        item.due_at, item.owner_id, getattr(item, "owner_type", None),
+        record.id if record is not None else None,
         record.owner_id if record is not None else None,
+        record.owner_type if record is not None else None,
         dict(record.columns) if record is not None else None, 0,
     )
     ((_, _, body),) = build_payloads(mapping, [row])

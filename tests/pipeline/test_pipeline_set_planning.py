@@ -61,7 +61,7 @@ def state_of(app):
             conn.id, item.step_id, conn.attempt)
     return {
         "outbox": sorted((i.record_id, i.record_table, i.step_id, i.activity_type, i.subject,
-                          i.description, i.template, i.owner_id, i.due_at, i.status,
+                          i.description, i.template, i.owner_id, i.owner_type, i.due_at, i.status,
                           i.created_on) for i in items),
         "connections": sorted((c.record_id, c.step_id, c.state, c.due_at, c.attempt,
                                c.step_started_on) for c in conns.values()),

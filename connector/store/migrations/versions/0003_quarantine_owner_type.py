@@ -1,4 +1,5 @@
-"""Quarantine: CRM rows that could not be mapped or stored, with their error.
+"""Quarantine (CRM rows that could not be mapped or stored, with their error), and the owner's
+table (a user or a team) on records and outbox items.
 
 Revision ID: 0003
 Revises: 0002
@@ -24,7 +25,13 @@ def upgrade() -> None:
         sa.Column("last_seen_on", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("table", "record_id", name=op.f("pk_quarantine")),
     )
+    for table in ("records", "outbox"):
+        with op.batch_alter_table(table) as batch_op:
+            batch_op.add_column(sa.Column("owner_type", sa.String(length=64), nullable=True))
 
 
 def downgrade() -> None:
+    for table in ("records", "outbox"):
+        with op.batch_alter_table(table) as batch_op:
+            batch_op.drop_column("owner_type")
     op.drop_table("quarantine")
