@@ -122,3 +122,11 @@ def plan_due_slice(
     ))
     last = db.execute(text("SELECT MAX(id) FROM plan_slice")).scalar()
     return int(chosen), last
+
+
+def refresh_statistics(db: Connection) -> None:
+    """After a big plan, tell PostgreSQL's planner how the outbox and the connections look now:
+    statistics from before the plan (an empty outbox) make it sort every pending row for each
+    push chunk instead of reading the pending index (measured: 2-3 s a chunk at 400,000)."""
+    if db.dialect.name == "postgresql":
+        db.execute(text("ANALYZE outbox, connections"))

@@ -12,7 +12,7 @@ from connector.errors import InvalidInput
 from connector.pipeline.context import Message
 from connector.pipeline.results import StepDueResult
 from connector.store import connections as connection_store
-from connector.store.planning import plan_due_slice
+from connector.store.planning import plan_due_slice, refresh_statistics
 
 if TYPE_CHECKING:  # the engine benchmark plans without loading the CRM client
     from connector.sync.run_context import SyncContext
@@ -28,6 +28,8 @@ PLAN_TRANSACTION_ROWS = 20_000
 # 100,000 a slice 81 s on a loaded 2-core machine). On PostgreSQL slices are what workers
 # share, so they stay smaller.
 PLAN_SLICE_ROWS = {"sqlite": 100_000, "postgresql": 20_000}
+# Planned this many set-based: refresh the server's planner statistics before the push.
+STATISTICS_AFTER = 10_000
 
 
 def plan(ctx: SyncContext) -> None:
@@ -57,14 +59,19 @@ def plan_due_batches(
             with app.store.read() as db:
                 # Many due: walk the ids (see plan_due_slice); a few: the due index.
                 after = "" if connection_store.due_count(db, now) > 4 * slice_rows else None
+        total = 0
         while True:
             with app.store.begin() as db:
                 planned, last = plan_due_slice(db, now, slice_rows, after)
             after = last if after is not None else None
+            total += planned
             if planned:
                 yield StepDueResult(connections=planned, planned=planned)
             if planned < slice_rows:
                 break
+        if total >= STATISTICS_AFTER:
+            with app.store.begin() as db:
+                refresh_statistics(db)
     after = ""  # from here on: the StepDue pages' own keyset
     with app.store.begin() as db:
         # Past a few pages, sorting the due rows per page costs more than walking the ids.
