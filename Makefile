@@ -4,12 +4,14 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SIZE ?= 100000
+SIZES ?= 400000,1000000
+WORKERS ?= 1,2,4
 
 AIRBYTE_VENV := .cache/airbyte-venv
 AIRBYTE_STAMP := $(AIRBYTE_VENV)/.installed
 AIRBYTE_REQ := tests/mockserver/airbyte/requirements.txt
 
-.PHONY: install demo test lint browser bench bench-engine chaos clean airbyte
+.PHONY: install demo test lint browser bench bench-engine bench-workers chaos clean airbyte
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -52,8 +54,13 @@ test: $(STAMP) $(AIRBYTE_STAMP) lint browser
 bench: $(STAMP)
 	$(BIN)/python bench/bench_scale.py --size $(SIZE)
 
+# Both backends; PostgreSQL planned by 1 and then 2 workers at once.
 bench-engine: $(STAMP)
-	$(BIN)/python bench/bench_engine.py
+	$(BIN)/python bench/bench_engine.py --backend both --workers 1,2
+
+# N leads on PostgreSQL, planned and pushed by 1, 2 and 4 workers against the mock.
+bench-workers: $(STAMP)
+	$(BIN)/python bench/bench_workers.py --sizes $(SIZES) --workers $(WORKERS)
 
 chaos: $(STAMP)
 	$(BIN)/pytest -m chaos tests/chaos -s

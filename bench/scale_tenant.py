@@ -13,6 +13,7 @@ import sqlite3
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from connector.config import load_settings
 from connector.dataverse.client import BatchOperation, DataverseClient
@@ -100,15 +101,25 @@ class Check:
                 "duplicated": self.duplicated}
 
 
-def check_exactly_once(client: DataverseClient, state_db: Path) -> Check:
+def _state(state: Path | str) -> Any:
+    """A DB-API connection to the state: a SQLite file, or a PostgreSQL URL."""
+    if isinstance(state, Path):
+        return sqlite3.connect(state)
+    import psycopg
+
+    return psycopg.connect(state.replace("postgresql+psycopg://", "postgresql://", 1))
+
+
+def check_exactly_once(client: DataverseClient, state: Path | str) -> Check:
     check = Check()
-    with sqlite3.connect(state_db) as db:
+    mark = "?" if isinstance(state, Path) else "%s"
+    with _state(state) as db:
         check.pending = db.execute(
             "SELECT count(*) FROM outbox WHERE status = 'pending'").fetchone()[0]
         for kind, entity_set in ACTIVITY_SETS.items():
             ours = {a: (r, s) for a, r, s in db.execute(
                 "SELECT activity_id, record_id, step_id FROM outbox "
-                "WHERE activity_type = ? AND status = 'pushed'", (kind,))}
+                f"WHERE activity_type = {mark} AND status = 'pushed'", (kind,))}
             check.pushed[kind] = len(ours)
             seen: set[str] = set()
             per_step: Counter[tuple[str, str]] = Counter()

@@ -16,7 +16,8 @@ from connector.pipeline.context import Message, PluginStep
 from connector.pipeline.loading import load_path, load_user_plugins
 from connector.pipeline.pacing import PacingRule
 from connector.pipeline.pipeline import Pipeline
-from connector.store.db import Store, open_store
+from connector.store.copy import CopiedTable, copy_state
+from connector.store.db import PoolOptions, Store, open_store
 
 
 class App:
@@ -73,6 +74,12 @@ def _sqlite_dir(url: str) -> None:
             ) from None
 
 
+def _pool(settings: Settings) -> PoolOptions:
+    state = settings.state
+    return PoolOptions(state.pool_size, state.max_overflow, state.pool_timeout,
+                       state.connect_timeout)
+
+
 BUSINESS_HOURS = "connector.plugins.business_hours:BusinessHours"
 
 
@@ -108,7 +115,7 @@ def open_app(settings: Settings, *, now: datetime | None = None) -> App:
     try:
         steps = _plugin_steps(settings)
         _sqlite_dir(settings.state.url)
-        store = open_store(settings.state.url)
+        store = open_store(settings.state.url, _pool(settings))
     except SeqsyncError as exc:
         text = str(exc)
         if text.startswith("[") and settings.source != "defaults":
@@ -118,3 +125,22 @@ def open_app(settings: Settings, *, now: datetime | None = None) -> App:
     operations.install(pipeline)
     pipeline.register(*steps)
     return App(settings, store, pipeline, now)
+
+
+def copy_state_to(settings: Settings, to_url: str, *, migrate_source: bool = True
+                  ) -> list[CopiedTable]:
+    """Copy this configuration's state into the empty database at `to_url` (migrated first),
+    verifying every table's count. The source is brought to the newest schema first unless
+    `migrate_source` is false (a dry run's copy, which must write nothing)."""
+    source = open_store(settings.state.url, _pool(settings)) if migrate_source else Store(
+        settings.state.url, _pool(settings))
+    try:
+        target = open_store(to_url)
+        try:
+            if not migrate_source and source.revision() is None:
+                return []  # nothing there yet: the empty, migrated target is the copy
+            return copy_state(source, target)
+        finally:
+            target.close()
+    finally:
+        source.close()

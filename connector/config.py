@@ -83,6 +83,20 @@ def _env_name(cls: type, v: str | None) -> str | None:
 
 class StateConfig(Section):
     url: str = Field(default="sqlite:///seqsync.db", description="SQLAlchemy database URL")
+    # Server databases only (PostgreSQL): connections each process may hold. A sync holds one
+    # for its transaction plus one per parallel push chunk; see docs/production.md for sizing.
+    pool_size: int = Field(default=5, ge=1, le=200)
+    max_overflow: int = Field(default=5, ge=0, le=200)
+    pool_timeout: float = Field(default=30.0, gt=0)
+    connect_timeout: float = Field(default=10.0, gt=0)
+
+
+class WorkersConfig(Section):
+    """Several workers on one PostgreSQL state (docs/production.md)."""
+
+    requests_per_window: int = Field(default=5400, ge=1)
+    window_seconds: float = Field(default=300.0, gt=0)
+    seen_within_minutes: int = Field(default=15, ge=1)
 
 
 class CrmConfig(Section):
@@ -260,6 +274,7 @@ class Settings(BaseSettings):
     )
 
     state: StateConfig = Field(default_factory=StateConfig)
+    workers: WorkersConfig = Field(default_factory=WorkersConfig)
     crm: CrmConfig = Field(default_factory=CrmConfig)
     sync: SyncConfig = Field(default_factory=SyncConfig)
     log: LogConfig = Field(default_factory=LogConfig)

@@ -3,7 +3,7 @@ connect form share it."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 
 from connector.app import App
 from connector.engine.models import ConnectRequest, Sequence
@@ -21,6 +21,24 @@ def open_unconnected_ids(app: App, seq: Sequence, where: Mapping[str, str]) -> l
         return record_store.query_record_ids(
             db, table=seq.entity, unconnected=True, where=where, open_only=True
         )
+
+
+def open_unconnected_pages(
+    app: App, seq: Sequence, where: Mapping[str, str]
+) -> Iterator[list[str]]:
+    """The same ids a slice at a time (keyset on id), each read when it is needed: `connect
+    --where` on a table of any size never holds every id."""
+    after = ""
+    while True:
+        with app.store.begin() as db:
+            page = record_store.query_record_ids(
+                db, table=seq.entity, unconnected=True, where=where, open_only=True,
+                after=after, limit=CONNECT_SLICE,
+            )
+        if not page:
+            return
+        yield page
+        after = page[-1]
 
 
 def connect_records(

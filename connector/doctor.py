@@ -28,7 +28,7 @@ from connector.errors import SeqsyncError
 from connector.logs import register_secret
 from connector.mapping import Mappings, load_for_settings
 from connector.sync.crm import make_client
-from connector.sync.lock import lock_path_for
+from connector.sync.lock import lock_path_for, uses_run_lock
 
 MAX_SKEW_SECONDS = 300.0  # Entra and Dataverse tolerate about five minutes of clock skew
 
@@ -257,6 +257,9 @@ def state_check(settings: Settings) -> Check:
             pass
     except SeqsyncError as exc:
         return Check("state database", "fail", str(exc))
+    if not uses_run_lock(settings.state.url):
+        # A server database has no run lock: workers share it through its own locks.
+        return Check("state database", "ok", f"{_safe_url(settings.state.url)} opened")
     lock = lock_path_for(settings.state.url, settings.sync.lock_file)
     folder = lock.parent if str(lock.parent) else Path(".")
     if not os.access(folder, os.W_OK):

@@ -24,6 +24,7 @@ from connector.cli import (
     mock_commands,
     record_commands,
     sequence_commands,
+    state_commands,
     stats_commands,
     sync_commands,
     walkthrough,
@@ -172,6 +173,7 @@ def main(
 
 app.add_typer(sequence_commands.app, name="sequence")
 app.add_typer(record_commands.app, name="records")
+app.add_typer(state_commands.app, name="state")
 connect_commands.register(app)
 walkthrough.register(app)
 sync_commands.register(app)

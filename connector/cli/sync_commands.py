@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import Callable
+from dataclasses import asdict
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any
@@ -22,6 +23,7 @@ from connector.store import connections as connection_store
 from connector.store import overview, problems, quarantine
 from connector.store import runs as run_store
 from connector.store import sequences as seq_store
+from connector.store import workers as worker_store
 from connector.sync.progress import LogProgress, Progress, RichProgress
 from connector.sync.report import RunReport
 from connector.sync.run import run_sync
@@ -154,11 +156,13 @@ def status_command(
         int, typer.Option("--hours", min=1, max=24 * 30, help="How far ahead to look for due work.")
     ] = 24,
 ) -> None:
-    """Recent runs, work coming due per sequence, connections in error, and sequences with their
-    connected records. Times in [display] timezone."""
+    """Recent runs, work coming due per sequence, workers seen recently and the shared backlog,
+    connections in error, and sequences with their connected records. Times in [display]
+    timezone."""
     state = get_state()
     now = state.clock()
     zone = state.zone
+    since = now - timedelta(minutes=state.settings.workers.seen_within_minutes)
     with state.app().store.read() as db:
         due = overview.due_soon(db, now, now + timedelta(hours=hours))
         data = {
@@ -168,6 +172,8 @@ def status_command(
             "due_soon": {"hours": hours, "sequences": [
                 {"sequence": d.sequence, "status": d.status, "due_now": d.overdue,
                  "due_later": d.due_soon, "next_due": d.next_due} for d in due]},
+            "workers": [asdict(w) for w in worker_store.recent_workers(db, since)],
+            "backlog": asdict(worker_store.backlog(db, now)),
             "connections_in_error": connection_store.ended_in_error(db),
             "sequences": seq_store.load_summary(db),
             "quarantined": quarantine.listing(db),
@@ -176,6 +182,7 @@ def status_command(
         }
     out = state.out
     notes = [f"template problem (found by the last sync): {p}" for p in data["template_problems"]]
+    backlog = data["backlog"]
     out.emit(
         data,
         *notes,
@@ -194,6 +201,16 @@ def status_command(
               d.overdue, d.due_soon, when(d.next_due, zone)) for d in due],
             title=f"work coming due (next {hours} hours, times in {data['timezone']})",
         ),
+        out.table(
+            ("worker", "started", "last seen", "last action"),
+            [(w["id"], when(w["started_on"], zone), when(w["seen_on"], zone), w["action"])
+             for w in data["workers"]],
+            title=f"workers seen in the last {state.settings.workers.seen_within_minutes} "
+                  "minutes (PostgreSQL state)",
+        ),
+        f"backlog: {backlog['due_connections']} connections due, "
+        f"{backlog['pending_activities']} activities waiting to be pushed, "
+        f"{backlog['to_cancel']} to cancel in the CRM",
         out.table(
             ("record", "name", "sequence", "ended", "CRM message"),
             [(e["record_id"], e["record_name"], e["sequence"], when_text(e["at"], zone),

@@ -176,6 +176,9 @@ class DataverseClient:
         self._local = threading.local()
         self._sessions: list[requests.Session] = []
         self._sessions_lock = threading.Lock()
+        # Called before every Web API request: several workers on one state set it to wait
+        # for their shared service-protection budget (sync.cooperation.SharedBudget).
+        self.before_send: Callable[[], None] | None = None
 
     # -- plumbing -------------------------------------------------------------------------
 
@@ -246,6 +249,8 @@ class DataverseClient:
         }
         if self.crm.ca_bundle is not None:
             kwargs["verify"] = str(self.crm.ca_bundle)
+        if self.before_send is not None:
+            self.before_send()
         self.metrics.count_request()
         host = self._origin.netloc
         kind = request_kind(method, url, headers)

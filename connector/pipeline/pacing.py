@@ -96,6 +96,19 @@ def held_back(db: Connection, settings: Settings, now: datetime) -> list[dict[st
             for reason, due in sorted(groups.items())]
 
 
+# The pacing rule's steps on StepDue (see PacingRule.steps).
+PACING_STEPS = frozenset({"pacing", "pacing-count"})
+
+
+def leaves_activities_alone(db: Connection, settings: Settings) -> bool:
+    """Whether pacing plans every due activity step now, at its due time: no working hours and
+    no daily cap, in [pacing] or on an active sequence. (Business days only lengthen waits.)
+    Set-based planning, which knows nothing of pacing, is exact only then."""
+    config = settings.pacing
+    return (not config.working_hours and config.max_per_owner_per_day is None
+            and not pacing_store.capped_sequences(db))
+
+
 @dataclass
 class PacingRule:
     """StepDue at PreOperation: hand the operation the owners' calendars and drop the due
@@ -135,6 +148,6 @@ class PacingRule:
         return [
             PluginStep(Message.STEP_DUE, Stage.PRE_OPERATION, self.before, 400, name="pacing"),
             PluginStep(Message.STEP_DUE, Stage.POST_OPERATION, self.after, 400,
-                       name="pacing-count"),
+                       name="pacing-count"),  # both named in PACING_STEPS
         ]
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -96,6 +96,11 @@ class Pipeline:
             and (mode is None or s.mode is mode)
         ]
         return sorted(found, key=lambda s: s.order)
+
+    def watched(self, message: Message | str, besides: Collection[str] = ()) -> bool:
+        """Whether any plugin step is registered on `message`, at any stage or mode (those
+        named in `besides` not counted)."""
+        return any(s.message == message and s.name not in besides for s in self._steps)
 
     def execute(
         self,

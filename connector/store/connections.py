@@ -243,6 +243,8 @@ def due_page(
     with their records' (table, owner).
 
     Keyset pagination on the primary key keeps every page cheap however far the scan has got.
+    On PostgreSQL the page's connections are locked (FOR UPDATE SKIP LOCKED) until the
+    transaction ends.
     Read through the due index, each page sorts every remaining due row by id; when many are
     due, `walk_ids` reads along the primary key instead (one linear pass for the whole scan).
     """
@@ -264,6 +266,9 @@ def due_page(
     )
     owners: Owners = {}
     if db.dialect.name != "sqlite":
+        # Several workers plan at once: each page is claimed by the transaction that plans
+        # it, and rows another worker holds are left to that worker.
+        query = query.with_for_update(of=connections, skip_locked=True)
         items = []
         for row in db.execute(query):
             items.append(connection_from_row(row))

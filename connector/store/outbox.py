@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -10,6 +11,7 @@ from typing import Any
 from sqlalchemy import (
     Connection,
     Row,
+    Select,
     Text,
     bindparam,
     case,
@@ -20,6 +22,7 @@ from sqlalchemy import (
     type_coerce,
     update,
 )
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from connector.engine.models import ActivityResult, PlanActivity, StepType
 from connector.store.bulk import execute_many
@@ -168,6 +171,29 @@ def count_by_status(db: Connection) -> dict[OutboxStatus, int]:
     return {OutboxStatus(status): int(n) for status, n in db.execute(query)}
 
 
+def _pending_query(activity_type: StepType, order: Any, after: Any, size: int) -> Select[Any]:
+    return (
+        select(
+            outbox.c.activity_id, outbox.c.record_id, outbox.c.record_table,
+            outbox.c.subject, outbox.c.description, outbox.c.due_at, outbox.c.owner_id,
+            outbox.c.owner_type,
+            records.c.id.label("record_found"), records.c.owner_id.label("record_owner"),
+            records.c.owner_type.label("record_owner_type"),
+            # The text as stored: only a recipient kept in a custom column needs it parsed.
+            type_coerce(records.c.columns, Text).label("columns"),
+            order.label("chunk_key"),
+        )
+        .join(records, records.c.id == outbox.c.record_id, isouter=True)
+        .where(
+            outbox.c.status == OutboxStatus.PENDING,
+            outbox.c.activity_type == activity_type.value,
+            order > after,
+        )
+        .order_by(order)
+        .limit(size)
+    )
+
+
 def pending_chunks(store: Store, activity_type: StepType, size: int) -> Iterator[list[Row[Any]]]:
     """Pending items of one type with their record, by keyset, each chunk in its own short
     read: memory stays one chunk deep. A row is (activity_id, record_id, record_table,
@@ -184,32 +210,90 @@ def pending_chunks(store: Store, activity_type: StepType, size: int) -> Iterator
     order = key if key is not None else outbox.c.activity_id
     after: Any = 0 if key is not None else ""
     while True:
-        query = (
-            select(
-                outbox.c.activity_id, outbox.c.record_id, outbox.c.record_table,
-                outbox.c.subject, outbox.c.description, outbox.c.due_at, outbox.c.owner_id,
-                outbox.c.owner_type,
-                records.c.id.label("record_found"), records.c.owner_id.label("record_owner"),
-                records.c.owner_type.label("record_owner_type"),
-                # The text as stored: only a recipient kept in a custom column needs it parsed.
-                type_coerce(records.c.columns, Text).label("columns"),
-                order.label("chunk_key"),
-            )
-            .join(records, records.c.id == outbox.c.record_id, isouter=True)
-            .where(
-                outbox.c.status == OutboxStatus.PENDING,
-                outbox.c.activity_type == activity_type.value,
-                order > after,
-            )
-            .order_by(order)
-            .limit(size)
-        )
         with store.read() as db:
-            chunk = list(db.execute(query))
+            chunk = list(db.execute(_pending_query(activity_type, order, after, size)))
         if not chunk:
             return
         yield chunk
         after = chunk[-1].chunk_key
+
+
+class Claim:
+    """A chunk of pending items this worker holds until their outcome is written.
+
+    On PostgreSQL the rows are locked (`FOR UPDATE SKIP LOCKED`) by a transaction kept open
+    while the chunk is sent: other workers pass them by, and if this worker dies the server
+    ends the transaction and the rows are pending again for anyone. On SQLite (one worker)
+    the chunk is a plain read and `writing()` opens a transaction when the outcome is known.
+    """
+
+    def __init__(self, store: Store, rows: list[Row[Any]], held: Connection | None) -> None:
+        self.store = store
+        self.rows = rows
+        self._held = held
+
+    @contextmanager
+    def writing(self) -> Iterator[Connection]:
+        """The transaction to write this chunk's outcome in; it ends (commits) with the block."""
+        if self._held is None:
+            with self.store.begin() as db:
+                yield db
+            return
+        held, self._held = self._held, None
+        try:
+            yield held
+            held.commit()
+        except Exception as exc:
+            held.rollback()
+            if isinstance(exc, OperationalError | InterfaceError):
+                raise self.store.state_error(exc) from None
+            raise
+        finally:
+            held.close()
+
+    def release(self) -> None:
+        """Give the rows back unwritten (the run stops): they are pending for anyone again."""
+        if self._held is not None:
+            held, self._held = self._held, None
+            try:
+                held.rollback()
+            except (OperationalError, InterfaceError):
+                held.invalidate()  # the server ended it already (lost connection)
+            finally:
+                held.close()
+
+
+def claim_chunks(store: Store, activity_type: StepType, size: int) -> Iterator[Claim]:
+    """Pending items of one type, a claimed chunk at a time (rows as in `pending_chunks`).
+
+    PostgreSQL: each chunk is locked by its own open transaction, skipping rows other workers
+    hold; when the keyset reaches the end, one more pass picks up rows that a worker which
+    died mid-chunk gave back meanwhile. SQLite: `pending_chunks`, unlocked.
+    """
+    if store.is_sqlite:
+        for chunk in pending_chunks(store, activity_type, size):
+            yield Claim(store, chunk, None)
+        return
+    for _ in range(2):
+        after = ""
+        while True:
+            held = store.engine.connect()
+            try:
+                held.begin()
+                query = _pending_query(activity_type, outbox.c.activity_id, after, size)
+                chunk = list(held.execute(query.with_for_update(of=outbox, skip_locked=True)))
+            except (OperationalError, InterfaceError) as exc:
+                held.close()
+                raise store.state_error(exc) from None
+            except BaseException:
+                held.close()
+                raise
+            if not chunk:
+                held.rollback()
+                held.close()
+                break
+            after = chunk[-1].chunk_key
+            yield Claim(store, chunk, held)
 
 
 def _set(db: Connection, activity_ids: Sequence[str], **values: Any) -> None:

@@ -206,10 +206,17 @@ def query_record_ids(
     unconnected: bool = False,
     where: Mapping[str, str] | None = None,
     open_only: bool = False,
+    after: str | None = None,
+    limit: int | None = None,
 ) -> list[str]:
-    """Only the ids of what query_records would return: bulk connect of a whole table."""
+    """Only the ids of what query_records would return: bulk connect of a whole table.
+
+    With `after`, a page in id order after that id (keyset: `connect --where` streams pages
+    of a table of any size instead of holding every id)."""
     query = _records_query(records.c.id, table=table, unconnected=unconnected, where=where,
-                           open_only=open_only, limit=None)
+                           open_only=open_only, limit=limit)
+    if after is not None:
+        query = query.order_by(None).order_by(records.c.id).where(records.c.id > after)
     return list(db.execute(query).scalars())
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Column,
     DateTime,
@@ -22,6 +23,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
@@ -166,7 +168,7 @@ connection_history = Table(
     Column("reason", String(32), nullable=True),  # EndReason for `ended`
     Column("message", Text, nullable=True),
     Index("ix_history_record", "record_id", "id"),
-    Index("ix_history_connection", "connection_id"),
+    # (ix_history_connection was dropped by revision 0008_workers: nothing reads by it.)
     # Revision 0004: branch counts per condition step for `sequence show`.
     Index("ix_history_sequence_event", "sequence_id", "event", "step_id"),
     # Revision 0005_team_ops, for `sequence stats`: counts by event and reason, and each
@@ -223,6 +225,10 @@ outbox = Table(
     Index("ix_outbox_status", "status", "activity_type"),
     Index("ix_outbox_connection", "connection_id"),
     Index("ix_outbox_record", "record_id"),  # revision 0002: a record's activities
+    # Revision 0008_workers: pending items of a type in id order, what push claims walk on
+    # PostgreSQL (keyset on activity_id). Partial: only what is still to send is indexed.
+    Index("ix_outbox_pending", "activity_type", "activity_id",
+          sqlite_where=text("status = 'pending'"), postgresql_where=text("status = 'pending'")),
     # Revision 0006_team_pacing: what each owner got today, for the daily cap.
     Index("ix_outbox_owner_created", "owner_id", "created_on"),
 )
@@ -290,4 +296,26 @@ runs = Table(
     Column("dry_run", Boolean, nullable=False, default=False),
     Column("summary", JSON, nullable=True),
     Column("error", Text, nullable=True),
+)
+
+# Revision 0008_workers: every process working on this state (several on PostgreSQL), what it
+# did last, for `seqsync status`. Rows are kept; status shows the ones seen recently.
+workers = Table(
+    "workers",
+    metadata,
+    Column("id", String(120), primary_key=True),  # host:pid:start
+    Column("host", String(200), nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("started_on", UTC, nullable=False),
+    Column("seen_on", UTC, nullable=False),
+    Column("action", String(200), nullable=False),
+)
+
+# The CRM request budget all workers share: requests sent per time bucket (a tenth of the
+# service-protection window), summed over the last window before each request is sent.
+request_budget = Table(
+    "request_budget",
+    metadata,
+    Column("bucket", BigInteger, primary_key=True, autoincrement=False),
+    Column("used", Integer, nullable=False),
 )

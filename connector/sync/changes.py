@@ -15,6 +15,7 @@ from connector.dataverse.client import ChangePage
 from connector.dataverse.errors import DataverseError
 from connector.errors import CrmUnavailable, SeqsyncError, StateError
 from connector.store import delta_links
+from connector.sync.cooperation import table_turn
 from connector.sync.run_context import SyncContext
 
 log = logging.getLogger("seqsync.sync")
@@ -51,7 +52,22 @@ def follow(
     When the saved token was rejected (expired, or not valid here) the client re-reads the
     whole table, as `sync --full` does on purpose; rows that read did not return were deleted
     meanwhile, and `vanished` gets the ids it did return (lower case).
+
+    One worker at a time follows a table (several workers on PostgreSQL): a table another
+    worker is reading now is left to it, which then saves the link past what it applied.
     """
+    with table_turn(ctx.store, entity_set) as mine:
+        if not mine:
+            log.info("%s: another worker is reading its changes; left to it", entity_set)
+            return
+        _follow(ctx, entity_set, columns, primary_key, apply, vanished, lookup_types)
+
+
+def _follow(
+    ctx: SyncContext, entity_set: str, columns: list[str], primary_key: str,
+    apply: Callable[[ChangePage], None], vanished: Callable[[set[str]], None] | None,
+    lookup_types: bool,
+) -> None:
     with ctx.store.read() as db:
         saved = delta_links.get(db, entity_set)
     link = None if ctx.full_read else saved

@@ -14,9 +14,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from connector.app import copy_state_to
 from connector.config import Settings
 from connector.dataverse.batch import BatchOperation, BatchResult
-from connector.errors import InvalidInput
 from connector.store.db import copy_sqlite, sqlite_file
 from connector.sync.crm import ReadOnlyCrm
 from connector.sync.report import RunReport
@@ -27,13 +27,13 @@ SAMPLE = 20  # items listed per kind of write; the rest are counted
 @contextmanager
 def scratch_state(settings: Settings) -> Iterator[Settings]:
     source = sqlite_file(settings.state.url)
-    if source is None:
-        raise InvalidInput(f"{settings.source}: [state] url: --dry-run works on a SQLite "
-                           "state store only")
     folder = Path(tempfile.mkdtemp(prefix="seqsync-dry-run-"))
     try:
         scratch = folder / "state.db"
-        if source.exists():
+        if source is None:
+            # A server database: the run works on a SQLite copy of it, taken row by row.
+            copy_state_to(settings, f"sqlite:///{scratch}", migrate_source=False)
+        elif source.exists():
             copy_sqlite(source, scratch)
         copy = settings.model_copy(deep=True)
         copy.state.url = f"sqlite:///{scratch}"

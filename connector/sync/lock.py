@@ -72,6 +72,11 @@ def _read_holder(fd: int) -> str:
         return "holder unknown"
 
 
+def uses_run_lock(state_url: str) -> bool:
+    """Only a SQLite state has a run lock; workers on a server database share it otherwise."""
+    return sqlite_file(state_url) is not None
+
+
 def lock_path_for(state_url: str, configured: Path | None) -> Path:
     """The lock sits beside the SQLite file, so every run on the same state shares it.
 

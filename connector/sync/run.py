@@ -22,10 +22,11 @@ from connector.errors import CrmUnavailable, InvalidInput, SeqsyncError, StateEr
 from connector.mapping import load_for_settings
 from connector.store import connections as connection_store
 from connector.store import runs as run_store
+from connector.store.db import sqlite_file
+from connector.sync.cooperation import SharedBudget, WorkerProgress, note, run_lock
 from connector.sync.crm import CrmWriter, ReadOnlyCrm, make_client
 from connector.sync.dryrun import RecordingWriter, scratch_state
 from connector.sync.enroll import enroll
-from connector.sync.lock import RunLock, lock_path_for
 from connector.sync.owners import read_owner_settings
 from connector.sync.plan import plan
 from connector.sync.progress import LogProgress, Progress
@@ -66,17 +67,19 @@ def run_sync(
     progress = progress or LogProgress()
     mappings = load_for_settings(settings)
     client = client_factory(settings)  # validates [crm] before anything is locked or opened
-    lock = RunLock(lock_path_for(settings.state.url, settings.sync.lock_file))
+    lock = run_lock(settings, sqlite_file(settings.state.url) is not None)
     state: AbstractContextManager[Settings] = (
         scratch_state(settings) if dry_run else nullcontext(settings)
     )
+    shared: SharedBudget | None = None
     with lock, state as effective:
         app = open_app(effective)
         try:
             with app.store.begin() as db:
                 _refuse_clock_back(run_store.last_clock(db), clock, allow_clock_back)
-                # This run holds the lock: a run still marked running was killed.
-                if run_store.mark_interrupted(db):
+                # This run holds the lock: a run still marked running was killed. (On
+                # PostgreSQL there is no run lock: other workers' runs may be running now.)
+                if app.store.is_sqlite and run_store.mark_interrupted(db):
                     log.warning("an earlier run was interrupted (killed); this run picks up "
                                 "where it stopped")
                 run_id = run_store.start(db, report.started_on, report.clock, report.dry_run)
@@ -84,6 +87,11 @@ def run_sync(
         except SeqsyncError:
             app.close()
             raise
+        if not app.store.is_sqlite:
+            # Other workers may share this state: one request budget for all of them, and a
+            # line each in `seqsync status`.
+            shared = client.before_send = SharedBudget(effective)
+            progress = WorkerProgress(progress, app.store)
         reader = ReadOnlyCrm(client)
         writer: CrmWriter = RecordingWriter(reader, report) if dry_run else client
         ctx = SyncContext(app, reader, mappings, effective, clock, report, progress,
@@ -125,6 +133,9 @@ def run_sync(
                 # Must not mask the run's own outcome; the next run's log shows the gap.
                 log.error("could not record this run in the state database: %s", exc)
             finally:
+                if shared is not None:
+                    note(app.store, f"idle after run {run_id} ({report.outcome})")
+                    shared.close()
                 app.close()
                 client.close()  # `seqsync serve` makes a client per run: no pooled sockets left
                 if on_finish is not None:

@@ -125,3 +125,35 @@ def test_deactivated_sequence_shows_paused_records(cli):
     cli("connect", "Cold lead outreach", rid(1))
     cli("sequence", "deactivate", "Cold lead outreach")
     assert "paused" in cli("sequence", "records", "Cold lead outreach").stdout
+
+
+def test_connect_where_many_prints_a_summary_unless_asked(cli, monkeypatch):
+    import connector.connecting as connecting
+
+    monkeypatch.setattr(connecting, "CONNECT_SLICE", 40)  # several pages, each its own
+    cli("sequence", "apply", COLD, "--activate")
+    # (--where names a mapped column: an unknown one is refused.)
+    cli.seed(*leads(*range(1, 151), columns={"companyname": "Lyon"}))
+    cli("connect", "Cold lead outreach", rid(7))
+    out = cli("connect", "Cold lead outreach", "--where", "companyname=Lyon").stdout
+    assert "149 connected, 0 skipped" in out
+    assert rid(8) not in out  # no 149-row table
+    shown = json.loads(cli("--json", "sequence", "show", "Cold lead outreach").stdout)
+    assert shown["connected_records"] == 150
+
+    cli("disconnect", *(rid(n) for n in range(1, 151)))
+    listed = cli("--json", "connect", "Cold lead outreach", "--where", "companyname=Lyon",
+                 "--list")
+    rows = json.loads(listed.stdout)["records"]
+    assert len(rows) == 150 and {r["result"] for r in rows} == {"connected"}
+
+
+def test_connect_many_with_skips_names_the_first_ones(cli):
+    cli("sequence", "apply", COLD, "--activate")
+    cli.seed(*leads(*range(1, 121)))
+    ids = [rid(n) for n in range(1, 121)] + [rid(5000), rid(5001)]
+    result = cli("--json", "connect", "Cold lead outreach", *ids, code=1)
+    data = json.loads(result.stdout)
+    assert (data["succeeded"], data["skipped"]) == (120, 2)
+    assert [s["record_id"] for s in data["first_skipped"]] == [rid(5000), rid(5001)]
+    assert "2 of 122 records skipped" in result.stderr

@@ -69,8 +69,14 @@ def test_a_plugin_changed_item_is_read_again_from_the_database(app):
     assert sorted(planned) == sorted(kept) and set(planned.values()) == {"step-email"}
 
 
+@plugin(Message.STEP_DUE, Stage.PRE_VALIDATION)
+def watcher(ctx):
+    """A plugin on StepDue: planning goes through the message, page by page."""
+
+
 def test_many_pages_a_transaction_plan_everything_once(app, monkeypatch):
     monkeypatch.setattr(plan_module, "PLAN_TRANSACTION_ROWS", 4)
+    app.pipeline.register(watcher)
     ids = connect(app, 9)
     results = list(plan_due_batches(app, T0, batch_size=2))
     assert [r.planned for r in results] == [2, 2, 2, 2, 1]

@@ -14,6 +14,8 @@ from connector.store.chunks import chunks, unique
 from connector.store.db import MIGRATIONS, Store, open_store
 from connector.store.schema import metadata, runs
 
+HEAD = "0008_workers"
+
 
 def url(tmp_path) -> str:
     return f"sqlite:///{tmp_path / 'state.db'}"
@@ -27,18 +29,31 @@ def head() -> str:
     return found
 
 
+def set_revision(store: Store, value: str) -> None:
+    with store.begin() as db:
+        db.execute(text("UPDATE alembic_version SET version_num = :v"), {"v": value})
+
+
 def revision(store: Store) -> str | None:
     with store.begin() as db:
         return MigrationContext.configure(db).get_current_revision()
 
 
-def test_fresh_database_is_created_at_head(tmp_path):
-    store = open_store(url(tmp_path))
+def test_fresh_database_is_created_at_head_on_both_backends(state_url):
+    store = open_store(state_url)
     try:
-        assert revision(store) == head() != "0004"
+        assert revision(store) == HEAD == head()
         tables = set(inspect(store.engine).get_table_names())
         assert {"sequences", "steps", "records", "connections", "connection_history",
-                "outbox", "sync_state", "runs", "quarantine"} <= tables
+                "outbox", "sync_state", "runs", "quarantine", "workers",
+                "request_budget"} <= tables
+    finally:
+        store.close()
+
+
+def test_sqlite_pragmas(tmp_path):
+    store = open_store(url(tmp_path))
+    try:
         with store.begin() as db:
             assert db.execute(text("PRAGMA foreign_keys")).scalar() == 1
             assert db.execute(text("PRAGMA journal_mode")).scalar() == "wal"
@@ -46,8 +61,8 @@ def test_fresh_database_is_created_at_head(tmp_path):
         store.close()
 
 
-def test_migrations_match_the_schema_module(tmp_path):
-    store = open_store(url(tmp_path))
+def test_migrations_match_the_schema_module(state_url):
+    store = open_store(state_url)
     try:
         with store.engine.connect() as db:
             diffs = compare_metadata(MigrationContext.configure(db), metadata)
@@ -56,32 +71,32 @@ def test_migrations_match_the_schema_module(tmp_path):
         store.close()
 
 
-def test_an_older_database_is_upgraded(tmp_path):
-    engine = create_engine(url(tmp_path))
+def test_an_older_database_is_upgraded(state_url):
+    engine = create_engine(state_url)
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     with engine.begin() as db:
         config.attributes["connection"] = db
         command.upgrade(config, "0001")
     engine.dispose()
-    store = open_store(url(tmp_path))
+    store = open_store(state_url)
     try:
-        assert revision(store) == head() != "0004"
+        assert revision(store) == HEAD == head()
         indexes = {i["name"] for i in inspect(store.engine).get_indexes("outbox")}
         assert "ix_outbox_record" in indexes
         assert "quarantine" in inspect(store.engine).get_table_names()
     finally:
         store.close()
-    open_store(url(tmp_path)).close()  # and opening again is a no-op
+    open_store(state_url).close()  # and opening again is a no-op
 
 
-def test_a_database_from_a_newer_seqsync_is_refused(tmp_path):
-    open_store(url(tmp_path)).close()
-    with sqlite3.connect(tmp_path / "state.db") as raw:
-        raw.execute("UPDATE alembic_version SET version_num = '0999_future'")
-    with pytest.raises(StateError, match=r"state\.db: .* revision 0999_future, which this "
+def test_a_database_from_a_newer_seqsync_is_refused(state_url):
+    store = open_store(state_url)
+    set_revision(store, "0999_future")
+    store.close()
+    with pytest.raises(StateError, match=r"revision 0999_future, which this "
                                          "seqsync does not know"):
-        open_store(url(tmp_path))
+        open_store(state_url)
 
 
 def test_a_locked_database_is_a_clear_state_error(tmp_path, monkeypatch):
@@ -104,8 +119,8 @@ def test_bad_url_is_a_state_error():
         Store("nonsense://x")
 
 
-def test_times_come_back_as_aware_utc(tmp_path):
-    store = open_store(url(tmp_path))
+def test_times_come_back_as_aware_utc(state_url):
+    store = open_store(state_url)
     paris = timezone(timedelta(hours=1))
     try:
         with store.begin() as db:

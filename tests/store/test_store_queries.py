@@ -12,8 +12,8 @@ NOW = datetime(2026, 3, 2, 10, tzinfo=UTC)
 
 
 @pytest.fixture
-def store(tmp_path):
-    opened = open_store(f"sqlite:///{tmp_path / 'state.db'}")
+def store(state_url):
+    opened = open_store(state_url)
     yield opened
     opened.close()
 

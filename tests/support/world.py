@@ -79,10 +79,15 @@ class World:
     crm: MockDataverse
     folder: Path
     config: Path
+    state_url: str = ""  # empty: SQLite at state_db
 
     @property
     def settings(self) -> Settings:
         return load_settings(self.config)
+
+    @property
+    def on_postgresql(self) -> bool:
+        return self.state_url.startswith("postgresql")
 
     @property
     def state_db(self) -> Path:
@@ -90,7 +95,7 @@ class World:
 
     def write_config(self, **sections: dict[str, Any]) -> None:
         base: dict[str, dict[str, Any]] = {
-            "state": {"url": f"sqlite:///{self.state_db}"},
+            "state": {"url": self.state_url or f"sqlite:///{self.state_db}"},
             "crm": {
                 "url": self.crm.url, "tenant_id": self.crm.tenant,
                 "client_id": self.crm.client_id, "client_secret_env": SECRET_ENV,
@@ -143,6 +148,13 @@ class World:
         finally:
             engine.dispose()
 
+    def snapshot(self) -> dict[str, list[tuple[Any, ...]]]:
+        """Every row of every state table, sorted: compares whole states on both backends."""
+        from connector.store.schema import metadata
+
+        return {t.name: sorted(tuple(map(repr, r)) for r in self.db(t))
+                for t in metadata.sorted_tables}
+
     def history(self, record_id: str) -> list[Any]:
         from connector.store.schema import connection_history
 
@@ -188,12 +200,13 @@ class World:
 
 
 @contextmanager
-def make_world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **mock: Any) -> Iterator[World]:
+def make_world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, state_url: str = "",
+               **mock: Any) -> Iterator[World]:
     with MockDataverse(**mock) as crm:
         monkeypatch.setenv(SECRET_ENV, crm.client_secret)
         monkeypatch.delenv("SEQSYNC_CONFIG", raising=False)
         monkeypatch.chdir(tmp_path)
-        world = World(crm, tmp_path, tmp_path / "seqsync.toml")
+        world = World(crm, tmp_path, tmp_path / "seqsync.toml", state_url)
         world.write_config()
         yield world
 

@@ -10,6 +10,8 @@ from support.world import World, make_world
 
 
 @pytest.fixture
-def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
-    with make_world(tmp_path, monkeypatch, generate={"leads": 20, "opportunities": 6}) as world:
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, state_url: str) -> Iterator[World]:
+    """Parametrised over the state backends (SQLite and PostgreSQL) by `state_url`."""
+    with make_world(tmp_path, monkeypatch, state_url,
+                    generate={"leads": 20, "opportunities": 6}) as world:
         yield world

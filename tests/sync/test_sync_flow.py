@@ -191,7 +191,7 @@ def test_dry_run_reads_the_crm_and_writes_nothing_anywhere(env: World) -> None:
     env.sync(T0)
     seq = env.sequence(text=EMAIL_THEN_CALL)
     env.connect(seq, env.open_leads(3))
-    before_db = (env.folder / "state.db").read_bytes()
+    before_db = env.snapshot()
     before = env.crm.stats()["requests"]["by_route"]
     result = env.cli("--json", "sync", "--dry-run", now=T0 + timedelta(minutes=1))
     assert result.exit_code == 0, result.output
@@ -202,7 +202,7 @@ def test_dry_run_reads_the_crm_and_writes_nothing_anywhere(env: World) -> None:
     after = env.crm.stats()["requests"]["by_route"]
     grew = {route for route, n in after.items() if n != before.get(route, 0)}
     assert grew and all(route.startswith("GET ") or route == "POST token" for route in grew)
-    assert (env.folder / "state.db").read_bytes() == before_db
+    assert env.snapshot() == before_db
     assert env.db(outbox) == []
 
 
