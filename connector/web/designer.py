@@ -6,6 +6,7 @@ Update message, one transaction: a sync never sees half an edit."""
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import replace
 from datetime import datetime
@@ -14,7 +15,16 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from connector.engine import sequences as engine_sequences
-from connector.engine.models import Sequence, Step, StepType
+from connector.engine.models import (
+    ALL_EXITS,
+    Condition,
+    ConditionKind,
+    ExitCriterion,
+    Op,
+    Sequence,
+    Step,
+    StepType,
+)
 from connector.errors import InvalidInput, RuleViolation
 from connector.pipeline.context import Message
 from connector.sequence_export import sequence_toml
@@ -35,8 +45,14 @@ def locked_message(seq: Sequence) -> str | None:
 def designer(ctx: Ctx) -> Response:
     seq = data.sequence(ctx.console.app, ctx.param("id"))
     outcome = data.outcomes(ctx.console.app, seq)
+    on_step = {row["step"].id: row["here"] for row in outcome["tree"]}
+    taken = {row["step"].id: row["taken"] for row in outcome["tree"]}
+    targets = [s.name for s, _ in data.sequences(ctx.console.app) if s.id != seq.id]
     return ctx.render(
-        "designer.html", seq=seq, steps=outcome["steps"],
+        "designer.html", seq=seq, on_step=on_step, taken=taken,
+        address=engine_sequences.address_of, targets=targets,
+        exits=[e.value for e in ExitCriterion],
+        shown=shown,
         connected=data.connected_count(ctx.console.app, seq.id),
         problem=engine_sequences.structure_problem(seq), locked=locked_message(seq),
         version=seq.modified_on.isoformat() if seq.modified_on else "",
@@ -63,6 +79,56 @@ def _number(ctx: Ctx, name: str) -> int:
     return int(text)
 
 
+def _value(text: str, where: str) -> object:
+    """A form value as JSON when it parses (1, true, [1, 2], "text"), else as plain text."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError:
+        return text
+    if isinstance(value, dict):
+        raise InvalidInput(f"{where}: expected a value, not an object")
+    return tuple(value) if isinstance(value, list) else value
+
+
+def shown(value: object) -> str:
+    """A value as the forms take it back: text as is, anything else as JSON."""
+    if isinstance(value, str):
+        return value
+    return json.dumps(list(value) if isinstance(value, tuple) else value)
+
+
+def _condition(ctx: Ctx) -> Condition:
+    """The condition form; the engine's check_step judges what it says."""
+    try:
+        kind = ConditionKind(ctx.field("if"))
+    except ValueError:
+        raise InvalidInput(f"condition: choose what to test (got {ctx.field('if')!r})") from None
+    if kind is ConditionKind.PREVIOUS:
+        return Condition(kind, previous=ctx.field("previous").lower())
+    if kind is ConditionKind.REPLIED_WITHIN_DAYS:
+        return Condition(kind, days=_number(ctx, "within_days"))
+    try:
+        op = Op(ctx.field("op") or "eq")
+    except ValueError:
+        raise InvalidInput(f"condition: unknown comparison {ctx.field('op')!r}") from None
+    text = ctx.field("value")
+    value = _value(text, "condition value") if text else (True if op is Op.NULL else None)
+    return Condition(kind, column=ctx.field("column"), op=op, value=value)
+
+
+def _set_values(ctx: Ctx) -> tuple[tuple[str, object], ...]:
+    """update_record's "column = value" lines."""
+    values = []
+    for line in ctx.field("set").splitlines():
+        if not line.strip():
+            continue
+        column, sep, text = line.partition("=")
+        if not sep or not column.strip():
+            raise InvalidInput(f"update_record: {line.strip()!r}: expected column = value")
+        values.append((column.strip(), _value(text.strip(), f"update_record {column.strip()}")))
+    return tuple(values)
+
+
 def _step_fields(ctx: Ctx, kind: StepType) -> dict[str, object]:
     if kind is StepType.WAIT:
         return {"days": _number(ctx, "days"), "hours": _number(ctx, "hours")}
@@ -70,6 +136,12 @@ def _step_fields(ctx: Ctx, kind: StepType) -> dict[str, object]:
                                  "description": ctx.field("description")}
     if kind is StepType.EMAIL:
         fields["template"] = ctx.field("template")
+    elif kind is StepType.CONDITION:
+        fields["condition"] = _condition(ctx)
+    elif kind is StepType.UPDATE_RECORD:
+        fields["values"] = _set_values(ctx)
+    elif kind is StepType.MOVE_TO_SEQUENCE:
+        fields["sequence"] = ctx.field("sequence")
     return fields
 
 
@@ -94,8 +166,11 @@ def add_step(ctx: Ctx) -> Response:
     kind = engine_sequences.parse_step_type(ctx.field("type"), "new step")
     step = engine_sequences.make_step(kind, **_step_fields(ctx, kind))  # type: ignore[arg-type]
     position = _position(ctx)
-    after = engine_sequences.add_step(seq, step, position)
-    return _save(ctx, after, f"added step {position or len(seq.steps) + 1} to {seq.name!r}")
+    branch = ctx.field("branch")
+    where = engine_sequences.parse_branch(seq, branch) if branch else ()
+    after = engine_sequences.add_step(seq, step, position, where)
+    return _save(ctx, after,
+                 f"added step {engine_sequences.address_of(after, step.id)} to {seq.name!r}")
 
 
 def _step(seq: Sequence, ctx: Ctx) -> tuple[int, Step]:
@@ -105,9 +180,10 @@ def _step(seq: Sequence, ctx: Ctx) -> tuple[int, Step]:
 @action
 def edit_step(ctx: Ctx) -> Response:
     seq = _opened(ctx)
-    index, step = _step(seq, ctx)
+    _, step = _step(seq, ctx)
     after = engine_sequences.edit_step(seq, step.id, _step_fields(ctx, step.type))
-    return _save(ctx, after, f"edited step {index + 1} of {seq.name!r}")
+    return _save(ctx, after, f"edited step {engine_sequences.address_of(seq, step.id)} "
+                             f"of {seq.name!r}")
 
 
 @action
@@ -116,15 +192,17 @@ def move_step(ctx: Ctx) -> Response:
     index, step = _step(seq, ctx)
     target = index + (0 if ctx.field("direction") == "up" else 2)
     after = engine_sequences.edit_step(seq, step.id, {"position": target})
-    return _save(ctx, after, f"moved step {index + 1} of {seq.name!r} to {target}")
+    return _save(ctx, after, f"moved step {engine_sequences.address_of(seq, step.id)} of "
+                             f"{seq.name!r} to {engine_sequences.address_of(after, step.id)}")
 
 
 @action
 def remove_step(ctx: Ctx) -> Response:
     seq = _opened(ctx)
-    index, step = _step(seq, ctx)
+    _, step = _step(seq, ctx)
     after = engine_sequences.drop_step(seq, step.id)
-    return _save(ctx, after, f"removed step {index + 1} from {seq.name!r}")
+    return _save(ctx, after, f"removed step {engine_sequences.address_of(seq, step.id)} "
+                             f"from {seq.name!r}")
 
 
 @action
@@ -132,6 +210,11 @@ def properties(ctx: Ctx) -> Response:
     seq = _opened(ctx)
     after = replace(seq, name=ctx.field("name"), description=ctx.field("description"),
                     entity=ctx.field("entity").lower() or seq.entity)
+    if ctx.field("exit_on_shown"):  # the full form (a bare post keeps tags and exits as they are)
+        exits = set(ctx.fields("exit_on"))
+        tags = [t for t in ctx.field("tags").split(",") if t.strip()]
+        after = replace(after, tags=engine_sequences.normalize_tags(tags),
+                        exit_on=frozenset(e for e in ALL_EXITS if e.value in exits))
     return _save(ctx, after, f"saved the properties of {after.name!r}")
 
 
