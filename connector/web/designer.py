@@ -210,10 +210,11 @@ def properties(ctx: Ctx) -> Response:
     seq = _opened(ctx)
     after = replace(seq, name=ctx.field("name"), description=ctx.field("description"),
                     entity=ctx.field("entity").lower() or seq.entity)
-    if ctx.field("exit_on_shown"):  # the full form (a bare post keeps tags and exits as they are)
+    if ctx.field("exit_on_shown"):  # the full form (a bare post keeps owner, tags and exits)
         exits = set(ctx.fields("exit_on"))
         tags = [t for t in ctx.field("tags").split(",") if t.strip()]
         after = replace(after, tags=engine_sequences.normalize_tags(tags),
+                        owner=ctx.field("owner") or seq.owner,
                         exit_on=frozenset(e for e in ALL_EXITS if e.value in exits))
     return _save(ctx, after, f"saved the properties of {after.name!r}")
 

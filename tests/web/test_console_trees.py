@@ -217,6 +217,11 @@ def test_the_list_shows_and_filters_tags_and_owner(browser, state: App) -> None:
     owner = _seq(state, page).owner
     mine = manager.get("/", params={"owner": owner}).text
     assert 'data-sequence="Tree"' in mine and 'data-sequence="Other"' in mine
+    handed = post(manager, page, f"{page}/properties", name="Tree", entity="lead",
+                  exit_on_shown="1", exit_on=["reply"], tags="outbound", owner="Dana Director")
+    assert notices(handed.text) == ["saved the properties of 'Tree'"]
+    danas = manager.get("/?owner=dana director").text
+    assert 'data-sequence="Tree"' in danas and 'data-sequence="Other"' not in danas
     nobody = manager.get("/?owner=someone-else").text
     assert 'data-sequence="Tree"' not in nobody
     assert unescape(field(tagged, "tag")) == "OUTBOUND"
