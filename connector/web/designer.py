@@ -20,7 +20,6 @@ from connector.engine.models import (
     Condition,
     ConditionKind,
     ExitCriterion,
-    Op,
     Sequence,
     Step,
     StepType,
@@ -28,6 +27,7 @@ from connector.engine.models import (
 from connector.errors import InvalidInput, RuleViolation
 from connector.pipeline.context import Message
 from connector.sequence_export import sequence_toml
+from connector.step_input import assignment, column_condition
 from connector.web import data
 from connector.web.access import Ctx, action, redirect, view
 
@@ -79,17 +79,6 @@ def _number(ctx: Ctx, name: str) -> int:
     return int(text)
 
 
-def _value(text: str, where: str) -> object:
-    """A form value as JSON when it parses (1, true, [1, 2], "text"), else as plain text."""
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError:
-        return text
-    if isinstance(value, dict):
-        raise InvalidInput(f"{where}: expected a value, not an object")
-    return tuple(value) if isinstance(value, list) else value
-
-
 def shown(value: object) -> str:
     """A value as the forms take it back: text as is, anything else as JSON."""
     if isinstance(value, str):
@@ -107,26 +96,14 @@ def _condition(ctx: Ctx) -> Condition:
         return Condition(kind, previous=ctx.field("previous").lower())
     if kind is ConditionKind.REPLIED_WITHIN_DAYS:
         return Condition(kind, days=_number(ctx, "within_days"))
-    try:
-        op = Op(ctx.field("op") or "eq")
-    except ValueError:
-        raise InvalidInput(f"condition: unknown comparison {ctx.field('op')!r}") from None
-    text = ctx.field("value")
-    value = _value(text, "condition value") if text else (True if op is Op.NULL else None)
-    return Condition(kind, column=ctx.field("column"), op=op, value=value)
+    return column_condition(ctx.field("column"), ctx.field("op"), ctx.field("value"),
+                            "condition")
 
 
 def _set_values(ctx: Ctx) -> tuple[tuple[str, object], ...]:
     """update_record's "column = value" lines."""
-    values = []
-    for line in ctx.field("set").splitlines():
-        if not line.strip():
-            continue
-        column, sep, text = line.partition("=")
-        if not sep or not column.strip():
-            raise InvalidInput(f"update_record: {line.strip()!r}: expected column = value")
-        values.append((column.strip(), _value(text.strip(), f"update_record {column.strip()}")))
-    return tuple(values)
+    return tuple(assignment(line, "update_record")
+                 for line in ctx.field("set").splitlines() if line.strip())
 
 
 def _step_fields(ctx: Ctx, kind: StepType) -> dict[str, object]:
