@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import glob
-import json
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -21,7 +20,6 @@ from connector.engine.models import (
     Condition,
     ConditionKind,
     ExitCriterion,
-    Op,
     Sequence,
     SequenceStatus,
     StepType,
@@ -34,6 +32,7 @@ from connector.pipeline.results import SequenceDeleted
 from connector.sequence_export import sequence_toml
 from connector.sequence_file import keep_step_ids, load_sequence_file, targets_first
 from connector.sequence_sections import enroll_text
+from connector.step_input import assignment, column_condition
 from connector.store import enrollment as enrollment_store
 from connector.store import sequences as seq_store
 from connector.store import stats as stats_store
@@ -295,18 +294,6 @@ def _exit_on(text: str | None) -> frozenset[ExitCriterion]:
         ) from None
 
 
-def _json_value(text: str, where: str) -> object:
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError:
-        return text  # plain text needs no quotes on a command line
-    if isinstance(value, list):
-        return tuple(value)
-    if isinstance(value, dict):
-        raise InvalidInput(f"{where}: expected a value, not an object")
-    return value
-
-
 def _condition(previous: str | None, replied: int | None, column: str | None, op: str,
                value: str | None) -> Condition | None:
     given = [x is not None for x in (previous, replied, column)]
@@ -318,25 +305,13 @@ def _condition(previous: str | None, replied: int | None, column: str | None, op
         return Condition(ConditionKind.REPLIED_WITHIN_DAYS, days=replied)
     if column is None:
         return None
-    try:
-        kind = Op(op.strip().lower())
-    except ValueError:
-        raise InvalidInput(f"--op {op!r}: expected one of eq, ne, gt, lt, in, null") from None
-    parsed = _json_value(value, "--value") if value is not None else (
-        True if kind is Op.NULL else None)
-    return Condition(ConditionKind.COLUMN, column=column.strip(), op=kind, value=parsed)
+    return column_condition(column, op, value, "--op")
 
 
 def _set_values(pairs: list[str] | None) -> tuple[tuple[str, object], ...] | None:
     if not pairs:
         return None
-    values = []
-    for pair in pairs:
-        column, sep, text = pair.partition("=")
-        if not sep or not column.strip():
-            raise InvalidInput(f"--set {pair!r}: expected COLUMN=VALUE")
-        values.append((column.strip(), _json_value(text, f"--set {pair!r}")))
-    return tuple(values)
+    return tuple(assignment(pair, "--set") for pair in pairs)
 
 
 def _step_fields(

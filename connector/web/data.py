@@ -9,7 +9,8 @@ from typing import Any
 
 from connector import readmodels
 from connector.app import App
-from connector.engine.models import Sequence
+from connector.engine.models import Sequence, Step
+from connector.engine.tree import layout
 from connector.errors import NotFound
 from connector.readmodels import RecordDetail
 from connector.store import records as record_store
@@ -21,8 +22,9 @@ from connector.where import parse_where
 CANDIDATES_SHOWN = 200
 
 
-def sequences(app: App) -> list[tuple[Sequence, int]]:
-    return readmodels.sequences_with_counts(app)
+def sequences(app: App, tag: str | None = None,
+              owner: str | None = None) -> list[tuple[Sequence, int]]:
+    return readmodels.sequences_with_counts(app, tag=tag or None, owner=owner or None)
 
 
 def sequence(app: App, sequence_id: str) -> Sequence:
@@ -92,4 +94,25 @@ def outcomes(app: App, seq: Sequence) -> dict[str, Any]:
     with app.store.begin() as db:
         counts = stats_store.history_counts(db, seq.id)
     return {"steps": [(step, counts.on_step.get(step.id, 0)) for step in seq.steps],
+            "tree": tree_rows(seq, counts.on_step, counts.branches),
             "endings": dict(counts.ended)}
+
+
+def tree_rows(seq: Sequence, on_step: Mapping[str, int],
+              branches: Mapping[str, Mapping[str, int]]) -> list[dict[str, Any]]:
+    """The step tree flattened top-down: address, depth, the step, records on it now and, for
+    a condition, how many times each branch was taken."""
+    address = layout(seq).address
+    rows: list[dict[str, Any]] = []
+
+    def walk(steps: tuple[Step, ...], depth: int) -> None:
+        for step in steps:
+            rows.append({"address": address[step.id], "depth": depth, "step": step,
+                         "here": on_step.get(step.id, 0),
+                         "taken": dict(branches.get(step.id, {}))})
+            if step.is_condition:
+                walk(step.then, depth + 1)
+                walk(step.otherwise, depth + 1)
+
+    walk(seq.steps, 0)
+    return rows

@@ -20,15 +20,16 @@ def list_page(ctx: Ctx) -> Response:
     text = ctx.param("q").lower()
     status = ctx.param("status")
     table = ctx.param("entity")
+    tag, owner = ctx.param("tag"), ctx.param("owner")
     shown = [
         (seq, connected, structure_problem(seq))
-        for seq, connected in data.sequences(ctx.console.app)
+        for seq, connected in data.sequences(ctx.console.app, tag, owner)
         if (not text or text in seq.name.lower() or text in seq.description.lower())
         and (not status or seq.status.value == status)
         and (not table or seq.entity == table)
     ]
     return ctx.render("sequences.html", sequences=shown, q=ctx.param("q"), status=status,
-                      entity=table, tables=ctx.console.settings.sync.tables)
+                      entity=table, tag=tag, owner=owner, tables=ctx.console.settings.sync.tables)
 
 
 @action

@@ -275,3 +275,62 @@ def test_two_managers_saving_one_sequence_the_second_is_refused(site: Site) -> N
     shoot(second, "web-conflict")
     first.context.close()
     second.context.close()
+
+
+def add_to_branch(page: sync_api.Page, branch: str, kind: str, name: str) -> None:
+    here = page.locator(f'[data-branch="{branch}"] > ol > li.add-here')
+    here.locator("summary").click()
+    form = here.locator("form")
+    form.locator("select[name=type]").select_option(kind)
+    form.locator("input[name=name]").fill(name)
+    form.locator("button").click()
+    page.wait_for_load_state()
+    assert notice(page) == f"added step {branch}.1 to 'Branching'", notice(page)
+
+
+def test_a_manager_builds_a_condition_tree_and_a_viewer_sees_it_read_only(site: Site) -> None:
+    page = site.person(MANAGER)
+    designer = create_sequence(page, site, "Branching", "a call if the email was handled")
+    add_step(page, "email", "Introduction")
+    form = page.locator("#add-step")
+    form.locator("select[name=type]").select_option("condition")
+    # The condition form shows only for condition steps; wait inputs hide.
+    assert form.locator(".for-condition").is_visible()
+    assert not form.locator(".for-wait").is_visible()
+    form.locator("input[name=name]").fill("Handled?")
+    form.locator("select[name=if]").select_option("previous")
+    form.locator("select[name=previous]").select_option("completed")
+    form.locator("button").click()
+    page.wait_for_load_state()
+    assert notice(page) == "added step 2 to 'Branching'", notice(page)
+    # Empty branches go on after the condition: every path has the email, so it is ready.
+    assert "Not ready to activate" not in page.locator("main").inner_text()
+    add_to_branch(page, "2.then", "phonecall", "Call back")
+    add_to_branch(page, "2.else", "task", "Research the account")
+    page.locator("#add-step select[name=type]").select_option("wait")
+    page.locator("#add-step input[name=days]").fill("31")
+    assert page.locator("#add-step .wait-message").inner_text() == "wait days must be 0-30"
+    page.goto(designer)
+    steps = page.locator("li.step").evaluate_all(
+        "els => els.map(e => e.dataset.step)")
+    assert steps == ["1", "2", "2.then.1", "2.else.1"]
+    then = page.locator('[data-branch="2.then"]').inner_text()
+    assert "Call back" in then and "Research" not in then
+    assert "Research the account" in page.locator('[data-branch="2.else"]').inner_text()
+    shoot(page, "web-designer-branches")
+    page.locator("#activate").click()
+    assert notice(page) == "sequence 'Branching' is active"
+    assert page.locator("li.step").count() == 4 and page.locator("li.add-here").count() == 0
+    shoot(page, "web-designer-tree")
+    page.context.close()
+
+    viewer = site.person(VIEWER)
+    viewer.goto(designer)
+    assert viewer.locator("li.step").evaluate_all(
+        "els => els.map(e => e.dataset.step)") == ["1", "2", "2.then.1", "2.else.1"]
+    assert "if the previous activity was completed" in viewer.locator("main").inner_text()
+    actions = viewer.locator("form[method=post]").evaluate_all(
+        "forms => forms.map(f => f.getAttribute('action'))")
+    assert actions == ["/logout"]
+    assert viewer.locator("li.insert, .step-controls, #add-step").count() == 0
+    viewer.context.close()

@@ -39,6 +39,9 @@ function showFields(form) {
   form.querySelectorAll(".for-activity").forEach((el) => { el.hidden = kind === "wait"; });
   form.querySelectorAll(".for-email").forEach((el) => { el.hidden = kind !== "email"; });
   form.querySelectorAll(".for-wait").forEach((el) => { el.hidden = kind !== "wait"; });
+  ["condition", "update_record", "move_to_sequence"].forEach((k) => {
+    form.querySelectorAll(`.for-${k}`).forEach((el) => { el.hidden = kind !== k; });
+  });
 }
 
 document.addEventListener("DOMContentLoaded", () => {
