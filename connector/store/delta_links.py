@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from sqlalchemy import Connection
 
-from sqlalchemy import Connection, select, update
-
-from connector.store.schema import sync_state
+from connector.store import state_values
 
 
 def _key(entity_set: str) -> str:
@@ -14,17 +12,9 @@ def _key(entity_set: str) -> str:
 
 
 def get(db: Connection, entity_set: str) -> str | None:
-    return db.execute(
-        select(sync_state.c.value).where(sync_state.c.key == _key(entity_set))
-    ).scalar()
+    return state_values.get(db, _key(entity_set))
 
 
 def save(db: Connection, entity_set: str, link: str) -> None:
     """Call after the data the link covers is committed: a crash in between re-reads."""
-    now = datetime.now(UTC)
-    key = _key(entity_set)
-    done = db.execute(
-        update(sync_state).where(sync_state.c.key == key).values(value=link, updated_on=now)
-    ).rowcount
-    if not done:
-        db.execute(sync_state.insert().values(key=key, value=link, updated_on=now))
+    state_values.put(db, _key(entity_set), link)

@@ -4,11 +4,10 @@ CRM does not have), kept in the `sync_state` table as JSON."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection
 
-from connector.store.schema import sync_state
+from connector.store import state_values
 
 TEMPLATES = "problems:templates"
 # Versions ("id@modified_on") of active sequences whose templates were all found.
@@ -16,15 +15,9 @@ TEMPLATES_CHECKED = "checked:templates"
 
 
 def save(db: Connection, key: str, problems: list[str]) -> None:
-    now = datetime.now(UTC)
-    text = json.dumps(problems)
-    done = db.execute(
-        update(sync_state).where(sync_state.c.key == key).values(value=text, updated_on=now)
-    ).rowcount
-    if not done:
-        db.execute(sync_state.insert().values(key=key, value=text, updated_on=now))
+    state_values.put(db, key, json.dumps(problems))
 
 
 def load(db: Connection, key: str) -> list[str]:
-    text = db.execute(select(sync_state.c.value).where(sync_state.c.key == key)).scalar()
+    text = state_values.get(db, key)
     return [str(p) for p in json.loads(text)] if text else []
