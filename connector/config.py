@@ -310,6 +310,7 @@ class Settings(BaseSettings):
         crm.token_cache = _under(base, crm.token_cache)
         crm.ca_bundle = _under(base, crm.ca_bundle)
         crm.certificate_path = _under(base, crm.certificate_path)
+        self.web.ca_bundle = _under(base, self.web.ca_bundle)
         sync.mappings_dir = _under(base, sync.mappings_dir)
         sync.lock_file = _under(base, sync.lock_file)
         self.state.url = sqlite_url_under(base, self.state.url)

@@ -26,7 +26,8 @@ def test_cron_in_home_uses_the_state_beside_the_config_file(tmp_path, monkeypatc
     config = project / "seqsync.toml"
     config.write_text('[state]\nurl = "sqlite:///state/seqsync.db"\n'
                       '[crm]\ntoken_cache = "cache.json"\nca_bundle = "ca.pem"\n'
-                      '[sync]\nlock_file = "run.lock"\nmappings_dir = "maps"\n')
+                      '[sync]\nlock_file = "run.lock"\nmappings_dir = "maps"\n'
+                      '[web]\nca_bundle = "signin-ca.pem"\n')
     home = tmp_path / "home"
     home.mkdir()
     monkeypatch.chdir(home)  # where cron starts
@@ -37,6 +38,7 @@ def test_cron_in_home_uses_the_state_beside_the_config_file(tmp_path, monkeypatc
     settings = load_settings(config)
     assert settings.crm.token_cache == project / "cache.json"
     assert settings.crm.ca_bundle == project / "ca.pem"
+    assert settings.web.ca_bundle == project / "signin-ca.pem"
     assert settings.sync.lock_file == project / "run.lock"
     assert settings.sync.mappings_dir == project / "maps"
 
