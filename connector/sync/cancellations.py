@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from connector.dataverse.batch import BatchOperation
+from typing import Any
+
 from connector.engine.models import StepType
 from connector.store import outbox as outbox_store
 from connector.sync.crm import CrmWriter
 from connector.sync.run_context import SyncContext
-from connector.sync.send import BATCH_OPS
+from connector.sync.send import patch_in_batches
 
 
 def push_cancellations(ctx: SyncContext, crm: CrmWriter) -> None:
@@ -16,18 +17,14 @@ def push_cancellations(ctx: SyncContext, crm: CrmWriter) -> None:
     if not rows:
         return
     ctx.progress.phase("cancel", total=len(rows))
-    for start in range(0, len(rows), BATCH_OPS):
-        part = rows[start:start + BATCH_OPS]
-        ops = []
-        for row in part:
-            mapping = ctx.mappings.activity(StepType(row.activity_type))
-            ops.append(BatchOperation(
-                method="PATCH", url=f"{mapping.entity_set}({row.activity_id})",
-                body=mapping.cancel_body(), headers={"If-Match": "*"},
-            ))
-        results = crm.execute_batch(ops, continue_on_error=True, atomic=False)
+
+    def cancel(row: Any) -> tuple[str, dict[str, Any]]:
+        mapping = ctx.mappings.activity(StepType(row.activity_type))
+        return f"{mapping.entity_set}({row.activity_id})", mapping.cancel_body()
+
+    for part in patch_in_batches(crm, rows, cancel):
         canceled = []
-        for row, result in zip(part, results, strict=True):
+        for row, result in part:
             # 404: a seller deleted it already; either way it is no longer open.
             if result.ok or result.status == 404:
                 canceled.append(row.activity_id)

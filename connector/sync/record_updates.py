@@ -6,12 +6,13 @@ whose result was lost is simply sent again by the next run.
 
 from __future__ import annotations
 
-from connector.dataverse.batch import BatchOperation
+from typing import Any
+
 from connector.dataverse.errors import is_busy
 from connector.store import updates as update_store
 from connector.sync.crm import CrmWriter
 from connector.sync.run_context import SyncContext
-from connector.sync.send import BATCH_OPS
+from connector.sync.send import patch_in_batches
 
 
 def push_record_updates(ctx: SyncContext, crm: CrmWriter) -> None:
@@ -20,19 +21,14 @@ def push_record_updates(ctx: SyncContext, crm: CrmWriter) -> None:
     if not rows:
         return
     ctx.progress.phase("update records", total=len(rows))
-    for start in range(0, len(rows), BATCH_OPS):
-        part = rows[start:start + BATCH_OPS]
-        ops = [
-            BatchOperation(
-                method="PATCH",
-                url=f"{ctx.mappings.target(row.record_table).entity_set}({row.record_id})",
-                body=dict(row.values), headers={"If-Match": "*"},
-            )
-            for row in part
-        ]
-        results = crm.execute_batch(ops, continue_on_error=True, atomic=False)
+
+    def patch(row: Any) -> tuple[str, dict[str, Any]]:
+        return (f"{ctx.mappings.target(row.record_table).entity_set}({row.record_id})",
+                dict(row.values))
+
+    for part in patch_in_batches(crm, rows, patch):
         done: list[str] = []
-        for row, result in zip(part, results, strict=True):
+        for row, result in part:
             if result.ok:
                 done.append(row.update_id)
             elif is_busy(result.error):

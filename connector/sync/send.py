@@ -9,10 +9,11 @@ row in a continue-on-error `$batch`, so one bad row fails alone. Whether a failu
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
-from connector.dataverse.batch import BatchOperation
+from connector.dataverse.batch import BatchOperation, BatchResult
 from connector.dataverse.errors import (
     BadResponse,
     DataverseError,
@@ -30,8 +31,24 @@ log = logging.getLogger("seqsync.sync.push")
 
 # How many ids one existence check puts into a GET URL (a GUID costs ~40 characters there).
 EXISTS_CHUNK = 200
-# Per-row fallback and cancellations go in $batch requests of this many operations.
+# Per-row fallback, cancellations and record updates go in $batch requests of this many
+# operations.
 BATCH_OPS = 500
+
+T = TypeVar("T")
+
+
+def patch_in_batches(
+    crm: CrmWriter, rows: Sequence[T], request: Callable[[T], tuple[str, dict[str, Any]]],
+) -> Iterator[list[tuple[T, BatchResult]]]:
+    """PATCH each row's (url, body) with `If-Match: *` (update, never create: sending one twice
+    is harmless), BATCH_OPS a $batch, each part on its own; yields every part with its results."""
+    for start in range(0, len(rows), BATCH_OPS):
+        part = rows[start:start + BATCH_OPS]
+        ops = [BatchOperation(method="PATCH", url=url, body=body, headers={"If-Match": "*"})
+               for url, body in map(request, part)]
+        results = crm.execute_batch(ops, continue_on_error=True, atomic=False)
+        yield list(zip(part, results, strict=True))
 
 
 @dataclass
