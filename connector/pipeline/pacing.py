@@ -24,6 +24,7 @@ from connector.engine.pacing import (
 )
 from connector.pipeline.context import Context, Message, PluginStep, Stage
 from connector.store import pacing as pacing_store
+from connector.store import workers as worker_store
 from connector.store.connections import DuePage
 
 
@@ -100,13 +101,17 @@ def held_back(db: Connection, settings: Settings, now: datetime) -> list[dict[st
 PACING_STEPS = frozenset({"pacing", "pacing-count"})
 
 
+def daily_caps_apply(db: Connection, settings: Settings) -> bool:
+    """Whether a daily cap is set, in [pacing] or on an active sequence."""
+    return (settings.pacing.max_per_owner_per_day is not None
+            or bool(pacing_store.capped_sequences(db)))
+
+
 def leaves_activities_alone(db: Connection, settings: Settings) -> bool:
     """Whether pacing plans every due activity step now, at its due time: no working hours and
-    no daily cap, in [pacing] or on an active sequence. (Business days only lengthen waits.)
-    Set-based planning, which knows nothing of pacing, is exact only then."""
-    config = settings.pacing
-    return (not config.working_hours and config.max_per_owner_per_day is None
-            and not pacing_store.capped_sequences(db))
+    no daily cap. (Business days only lengthen waits.) Set-based planning, which knows nothing
+    of pacing, is exact only then."""
+    return not settings.pacing.working_hours and not daily_caps_apply(db, settings)
 
 
 @dataclass
@@ -125,6 +130,11 @@ class PacingRule:
             working_hours=config.working_hours, business_days=config.business_days,
             business_sequences=frozenset(pacing_store.business_day_sequences(db)),
         )
+        if not daily_caps_apply(db, self.settings):
+            return
+        # Several workers on PostgreSQL: one counts against the caps at a time, and holds its
+        # turn until its plan is committed, so the next one counts what it planned.
+        worker_store.hold_until_commit(db, "daily-caps")
         # Ranked again for every page: activities planned by the pages before it count as used,
         # so the cap holds exactly however the due connections fall into pages.
         allowed = admission(db, self.settings, ctx.now)

@@ -16,15 +16,14 @@ from __future__ import annotations
 
 import math
 
-from sqlalchemy import delete, func, insert, select, text, update
+from sqlalchemy import delete, func, insert, select, update
 
 from connector.store.db import Store
 from connector.store.schema import request_budget
-from connector.store.workers import lock_key
+from connector.store.workers import hold_until_commit
 
 BUCKETS = 10
 MARGIN = 2  # buckets: a request taken now may reach the CRM a little later
-_KEY = lock_key("request-budget")
 
 
 def take(store: Store, now: float, limit: int, window_seconds: float) -> float:
@@ -37,8 +36,7 @@ def take(store: Store, now: float, limit: int, window_seconds: float) -> float:
     current = math.floor(now / width)
     oldest = current - BUCKETS - MARGIN
     with store.begin() as db:
-        if not store.is_sqlite:
-            db.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _KEY})
+        hold_until_commit(db, "request-budget")
         used, first = db.execute(
             select(func.coalesce(func.sum(request_budget.c.used), 0),
                    func.min(request_budget.c.bucket))

@@ -7,7 +7,10 @@ coordinate with the database's own locks, never with files or timers of ours:
   session advisory lock on a connection of its own: a worker that dies, however it dies, closes
   that connection and the lock goes with it;
 - planning and pushing claim slices of rows `FOR UPDATE SKIP LOCKED` (store.planning,
-  store.outbox), released with the claiming transaction.
+  store.outbox), released with the claiming transaction;
+- a decision that counts what was done against a limit (the shared request budget, the daily
+  caps) holds a transaction-scoped advisory lock, so the next worker counts what it committed;
+- segment enrolment is done by one worker at a time (session lock, as for change tracking).
 
 On SQLite there is one worker (the flock run lock), so every lock here is granted at once.
 """
@@ -62,6 +65,14 @@ def exclusive(store: Store, name: str) -> Iterator[bool]:
                     conn.commit()
                 except Exception:  # a dead connection has dropped the lock already
                     conn.invalidate()
+
+
+def hold_until_commit(db: Connection, name: str) -> None:
+    """Wait for the lock `name` and hold it until the transaction `db` ends (PostgreSQL:
+    `pg_advisory_xact_lock`; SQLite: nothing, one worker). For read-then-write decisions that
+    must see what the previous holder committed, such as a count against a limit."""
+    if db.dialect.name == "postgresql":
+        db.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": lock_key(name)})
 
 
 def new_worker_id(started: datetime) -> tuple[str, str, int]:

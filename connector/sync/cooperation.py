@@ -92,3 +92,8 @@ class SharedBudget:
 def table_turn(store: Store, entity_set: str) -> AbstractContextManager[bool]:
     """This worker's turn at a table's change tracking: False while another worker reads it."""
     return worker_store.exclusive(store, f"changes:{entity_set}")
+
+
+def segment_turn(store: Store) -> AbstractContextManager[bool]:
+    """This worker's turn at segment enrolment: False while another worker enrols."""
+    return worker_store.exclusive(store, "enroll")

@@ -4,12 +4,17 @@ message `seqsync connect` sends (so every connect rule holds)."""
 
 from __future__ import annotations
 
-from connector.engine.models import ConnectRequest, SequenceStatus
+import logging
+
+from connector.engine.models import ConnectRequest, Sequence, SequenceStatus
 from connector.pipeline.context import Message
 from connector.store import enrollment as enrollment_store
 from connector.store import sequences as seq_store
 from connector.store.chunks import chunks
+from connector.sync.cooperation import segment_turn
 from connector.sync.run_context import SyncContext
+
+log = logging.getLogger("seqsync.sync")
 
 CONNECT_SLICE = 5000  # records per Connect message (one transaction each)
 
@@ -19,6 +24,16 @@ def enroll(ctx: SyncContext) -> None:
         ruled = [s for s in seq_store.list_sequences(db, SequenceStatus.ACTIVE) if s.enroll]
     if not ruled:
         return
+    with segment_turn(ctx.store) as my_turn:
+        if not my_turn:
+            # Two workers picking at once would pick the same records and each enrol up to
+            # max_per_run; the one enrolling now covers this sync's matches.
+            log.info("enrolment: another worker is enrolling segments now; left to it")
+            return
+        _enroll_ruled(ctx, ruled)
+
+
+def _enroll_ruled(ctx: SyncContext, ruled: list[Sequence]) -> None:
     ctx.progress.phase("enroll")
     for seq in ruled:
         with ctx.store.begin() as db:
