@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Select, func, insert, select
+from sqlalchemy import Connection, Select, func, insert, literal_column, select
 
 from connector.engine.models import EnrollRule, Sequence
 from connector.store.records import where_condition
@@ -52,7 +52,9 @@ def pick(db: Connection, seq: Sequence, now: datetime) -> Pick:
     matching = _matching(seq, rule)
     connected = select(connections.c.record_id)
     on_other = select(connections.c.record_id).where(connections.c.sequence_id != seq.id)
-    left_it = select(h.c.record_id).where(h.c.sequence_id == seq.id, h.c.event == "ended")
+    # A literal, not a parameter: SQLite uses the partial ix_history_sequence_ended only so.
+    left_it = select(h.c.record_id).where(h.c.sequence_id == seq.id,
+                                          h.c.event == literal_column("'ended'"))
     if rule.reenroll_after_days is not None:
         left_it = left_it.where(h.c.at > now - timedelta(days=rule.reenroll_after_days))
     free = matching.where(records.c.id.not_in(connected))

@@ -148,7 +148,9 @@ connections = Table(
     Column("replied_on", UTC, nullable=True),
     UniqueConstraint("record_id", name="uq_connections_record_id"),
     Index("ix_connections_sequence", "sequence_id"),
-    Index("ix_connections_due", "state", "due_at"),
+    # PostgreSQL: scheduled connections only (revision 0009), so planning adds no entry.
+    Index("ix_connections_due", "state", "due_at",
+          postgresql_where=text("state = 'scheduled'")),
     Index("ix_connections_activity", "activity_id"),
 )
 
@@ -169,16 +171,18 @@ connection_history = Table(
     Column("message", Text, nullable=True),
     Index("ix_history_record", "record_id", "id"),
     # (ix_history_connection was dropped by revision 0008_workers: nothing reads by it.)
-    # Revision 0004: branch counts per condition step for `sequence show`.
-    Index("ix_history_sequence_event", "sequence_id", "event", "step_id"),
+    # (ix_history_sequence_event, revision 0004, was dropped by 0009: branch counts read
+    # ix_history_sequence_stats' leading columns.)
     # Revision 0005_team_ops, for `sequence stats`: counts by event and reason, and each
     # connection's events in order (time on step), both read from the index alone.
     Index("ix_history_sequence_stats", "sequence_id", "event", "reason", "step_id", "at",
           "message"),
     Index("ix_history_sequence_connection", "sequence_id", "connection_id", "id", "event",
           "step_id", "at"),
-    # Revision 0007_team_segments: which records a sequence had before, and when they left.
-    Index("ix_history_sequence_record", "sequence_id", "record_id", "event", "at"),
+    # Which records left a sequence, and when, for enrolment (revision 0009: `ended` only,
+    # where 0007's ix_history_sequence_record held every event).
+    Index("ix_history_sequence_ended", "sequence_id", "record_id", "at",
+          sqlite_where=text("event = 'ended'"), postgresql_where=text("event = 'ended'")),
 )
 
 # What each sync's enrolment did per sequence (revision 0007_team_segments).

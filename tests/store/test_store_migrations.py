@@ -14,7 +14,7 @@ from connector.store.chunks import chunks, unique
 from connector.store.db import MIGRATIONS, Store, open_store
 from connector.store.schema import metadata, runs
 
-HEAD = "0008_workers"
+HEAD = "0009_planning_indexes"
 
 
 def url(tmp_path) -> str:
