@@ -169,6 +169,15 @@ def _outbox_counts(url: str) -> tuple[int, int]:
         return int(row[0]), int(row[1])
 
 
+def _server_settings(server: str) -> dict[str, str]:
+    """The server settings the figures depend on most, printed with them."""
+    import psycopg
+
+    with psycopg.connect(server, autocommit=True) as admin:
+        return {name: str(admin.execute(f"SHOW {name}").fetchone()[0])  # type: ignore[index]
+                for name in ("server_version", "shared_buffers", "max_wal_size", "work_mem")}
+
+
 def _fresh_postgresql(server: str) -> tuple[str, str]:
     """A new database on `server`: (SQLAlchemy URL, name)."""
     import psycopg
@@ -234,6 +243,7 @@ def run_once(backend: str, size: int, workers: int, server: str, keep: Path | No
         "outbox_items": outbox[0], "outbox_connections": outbox[1],
         "per_connection_us": round(wall_all / max(1, size) * 1e6, 1),
         "targets": {"plan_s_max": 60, "peak_rss_mb_max": 500},
+        "server": _server_settings(server) if backend == "postgresql" else None,
         "machine": {"cpus": psutil.cpu_count(),
                     "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
                     "load_avg_1m_at_end": round(psutil.getloadavg()[0], 2)},
