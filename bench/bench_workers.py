@@ -56,6 +56,14 @@ def _drop_database(server: str, name: str) -> None:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+def _count_connections(url: str) -> int:
+    import psycopg
+
+    with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://", 1)) as con:
+        row = con.execute("SELECT count(*) FROM connections").fetchone()
+        return int(row[0]) if row else 0
+
+
 def _configure(space: Workspace, url: str) -> None:
     text = space.config.read_text(encoding="utf-8")
     text = text.replace(f'url = "sqlite:///{space.state_db}"', f'url = "{url}"\npool_size = 8\n'
@@ -107,7 +115,13 @@ def run_once(size: int, workers: int, server: str, folder: Path) -> dict[str, An
             if pulled.exit_code:
                 raise SystemExit(f"pull failed: {pulled.stderr[-2000:]}")
             space.seqsync("sequence", "apply", str(space.folder / "sequence.toml"), "--activate")
-            connected = space.seqsync("--json", "connect", "Bench", "--where", "statecode=0")
+            # At the pull's time, as every step here: connected "now" (the wall clock) would be
+            # due after T_PUSH once the day is past 09:01, and the workers would find nothing.
+            connected = space.seqsync("--json", "connect", "Bench", "--where", "statecode=0",
+                                      now=T_PULL)
+            if connected.exit_code:
+                raise SystemExit(f"connect failed: {connected.stderr[-2000:]}")
+            expected = _count_connections(url)
             before = mock.stats()
             started = time.perf_counter()
             results = _run_workers(space, workers)
@@ -129,7 +143,9 @@ def run_once(size: int, workers: int, server: str, folder: Path) -> dict[str, An
         "connect_peak_rss_mb": round(connected.peak_rss_mb, 1),
         "exit_codes": [r["exit_code"] for r in results],
         "errors": [r["error"] for r in results if r["error"]],
-        "exactly_once": check.as_dict(),
+        "exactly_once": check.as_dict(), "connected": expected,
+        # Every connected lead got its email: a run that planned nothing is no pass.
+        "all_created": expected > 0 and check.in_crm.get("email", 0) == expected,
         "machine": {"cpus": psutil.cpu_count(),
                     "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
                     "load_avg_1m_at_end": round(os.getloadavg()[0], 2)},
@@ -151,14 +167,17 @@ def main(argv: list[str] | None = None) -> int:
                 result = run_once(size, workers, args.pg, folder)
             finally:
                 shutil.rmtree(folder, ignore_errors=True)
-            good = result["exactly_once"]["ok"] and not any(result["exit_codes"])
+            good = (result["exactly_once"]["ok"] and result["all_created"]
+                    and not any(result["exit_codes"]))
             ok &= good
             print(f"leads {size:>9,}  workers {workers}  wall {result['wall_s']:>7} s  "
                   f"cpu {result['cpu_s_total']:>7} s  requests {result['requests']:>6}  "
                   f"429s {result['throttled_429']:>4}  rss/worker "
                   f"{result['peak_rss_mb_per_worker']} MB  created/worker "
                   f"{result['created_per_worker']}  exactly-once "
-                  f"{'ok' if result['exactly_once']['ok'] else 'FAILED'}", flush=True)
+                  f"{'ok' if result['exactly_once']['ok'] else 'FAILED'}  all "
+                  f"{result['connected']:,} created {'yes' if result['all_created'] else 'NO'}",
+                  flush=True)
             print(json.dumps(result), flush=True)
     return 0 if ok else 1
 
