@@ -152,3 +152,36 @@ def test_missing_driver_is_a_state_error_without_the_password():
 def test_a_directory_as_database_is_named(tmp_path):
     with pytest.raises(StateError, match=r"^\[state\] url: .*cannot use the state database"):
         open_store(f"sqlite:///{tmp_path}")
+
+
+def test_the_planning_indexes_revision_goes_down_and_up_again(state_url):
+    open_store(state_url).close()
+    engine = create_engine(state_url)
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    try:
+        with engine.begin() as db:
+            config.attributes["connection"] = db
+            command.downgrade(config, "0008_workers")
+        history = {i["name"] for i in inspect(engine).get_indexes("connection_history")}
+        assert {"ix_history_sequence_event", "ix_history_sequence_record"} <= history
+        assert "ix_history_sequence_ended" not in history
+        with engine.begin() as db:
+            config.attributes["connection"] = db
+            command.upgrade(config, "head")
+        inspector = inspect(engine)
+        history = {i["name"] for i in inspector.get_indexes("connection_history")}
+        assert "ix_history_sequence_ended" in history
+        assert not {"ix_history_sequence_event", "ix_history_sequence_record"} & history
+        due = {i["name"]: i for i in inspector.get_indexes("connections")}["ix_connections_due"]
+        if engine.dialect.name == "postgresql":  # scheduled connections only
+            assert "scheduled" in str(due.get("dialect_options", {}).get("postgresql_where"))
+    finally:
+        engine.dispose()
+    store = open_store(state_url)
+    try:
+        assert revision(store) == HEAD
+        with store.engine.connect() as db:
+            assert compare_metadata(MigrationContext.configure(db), metadata) == []
+    finally:
+        store.close()
