@@ -11,8 +11,8 @@ time (wall, CPU, peak RSS of that process alone). The mock enforces service prot
 to a 30 s window (600 requests per 30 s, 52 concurrent, 20 ms latency) and the workers share
 the same budget through `[workers]`, so 429s should stay at 0 however many they are. Web API
 requests and 429s come from the mock's `/_mock/stats`; the exactly-once check reads every
-activity back from the mock. A line per run, then one JSON line each; exit 1 when a run failed
-or an activity was lost or duplicated.
+activity back from the mock. A line per run, then one JSON line each; exit 1 when a run failed,
+an activity was lost or duplicated, or a connected lead got no email.
 """
 
 from __future__ import annotations
