@@ -93,7 +93,7 @@ def _write(
     cancel: list[str] = []
     cancel_crm: list[str] = []
     changed: list[Connection] = []
-    ended: list[str] = []
+    ended: list[Connection] = []
     events: list[HistoryEvent] = []
     for tr in [tr for _, tr in transitions] + arrivals:
         for effect in tr.effects:
@@ -108,7 +108,7 @@ def _write(
         events.extend(tr.events)
     for before, tr in transitions:
         if tr.connection is None:
-            ended.append(before.id)
+            ended.append(before)
         elif tr.connection != before:
             changed.append(tr.connection)
     if planned or updates:
@@ -120,8 +120,9 @@ def _write(
     outbox_store.cancel_pending(db, cancel)
     outbox_store.cancel_in_crm(db, cancel_crm)
     connection_store.update_connections(db, changed)
-    connection_store.delete_connections(db, ended)
-    outbox_store.cancel_for_connections(db, ended, cancel_open_in_crm=False)
+    connection_store.delete_connections(db, [c.id for c in ended])
+    outbox_store.cancel_for_connections(
+        db, [(c.id, c.record_id) for c in ended], cancel_open_in_crm=False)
     # After the old rows are gone, so one-sequence-per-record holds at every instant.
     connection_store.insert_connections(db, [tr.connection for tr in arrivals if tr.connection])
     connection_store.insert_history(db, events, seqs)
@@ -317,14 +318,14 @@ def _disconnect(ctx: Context) -> None:
             continue
         events.append(engine_connections.end(connection, reason, ctx.now, request.message))
         result.outcomes.append(RecordOutcome(record_id, "disconnected"))
-    ended = [current[e.record_id].id for e in events]
+    ended = [current[e.record_id] for e in events]
     connection_store.insert_history(db, events, seqs)
-    connection_store.delete_connections(db, ended)
+    connection_store.delete_connections(db, [c.id for c in ended])
     cancel_open = (
         ctx.settings.sync.cancel_open_activities_on_disconnect and reason is not EndReason.COMPLETED
     )
     result.cancelled, result.to_cancel = outbox_store.cancel_for_connections(
-        db, ended, cancel_open_in_crm=cancel_open
+        db, [(c.id, c.record_id) for c in ended], cancel_open_in_crm=cancel_open
     )
     ctx.result = result
 

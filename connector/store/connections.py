@@ -31,7 +31,7 @@ from connector.engine.models import (
 from connector.store.bulk import execute_many, sqlite_value
 from connector.store.chunks import chunks, unique
 from connector.store.records import Owners
-from connector.store.schema import connection_history, connections, records, sequences
+from connector.store.schema import connection_history, connections, outbox, records, sequences
 
 # A dict lookup: calling the enum class per row was a visible share of the due-step scan.
 _STATES = {state.value: state for state in ConnectionState}
@@ -103,7 +103,20 @@ def connected_by_email(db: Db, addresses: Iterable[str]) -> dict[str, list[str]]
 
 
 def by_activity(db: Db, activity_ids: Iterable[str]) -> dict[str, Connection]:
-    return {c.activity_id: c for c in _select_in(db, "activity_id", activity_ids) if c.activity_id}
+    """Connections waiting on these activities. They are found through the outbox's primary
+    key, since every planned activity has its outbox row. An index on `connections.activity_id`
+    would cost every planned step one more random-key entry. Revision 0010 dropped it."""
+    found: dict[str, Connection] = {}
+    for batch in chunks(unique(a for a in activity_ids if a)):
+        query = (
+            select(connections)
+            .join(outbox, outbox.c.connection_id == connections.c.id)
+            .where(outbox.c.activity_id.in_(batch),
+                   connections.c.activity_id == outbox.c.activity_id)
+        )
+        for row in db.execute(query):
+            found[row.activity_id] = connection_from_row(row)
+    return found
 
 
 def of_sequence(db: Db, sequence_id: str) -> list[Connection]:

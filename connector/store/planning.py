@@ -2,15 +2,18 @@
 
 The common case is a scheduled connection whose current step is an email, phone call or task
 of an active sequence, due now. Planning it means an outbox row, a history line and the
-connection waiting on the new activity, which the database does for a whole slice in four
-statements: the slice is chosen into a temporary table, then INSERT ... SELECT into the outbox
-and the history, and one UPDATE of the connections. The activity id is the same
+connection waiting on the new activity, which the database does for a whole slice in a few
+statements: the slice is chosen into a temporary table, INSERT ... SELECT fills the outbox and
+the history from it, and the connections are marked waiting (on SQLite by an UPDATE from the
+slice; on PostgreSQL by the very statement that claims the slice). The activity id is the same
 deterministic uuid5 as `engine.models.activity_id_for` (SQLite: that very function, registered
 on the connection; PostgreSQL: uuid-ossp's uuid_generate_v5), so a plan redone after a crash
 names the same activities.
 
 On PostgreSQL the slice is claimed `FOR UPDATE SKIP LOCKED`: several workers plan disjoint
-slices at once, and a worker that dies mid-slice releases it with its transaction.
+slices at once, and a worker that dies mid-slice releases it with its transaction. The claim
+updates the rows it locks, so each connection is found once along the primary key instead of
+once to choose it and again to mark it.
 
 Everything else that is due (a wait step ending, a step that no longer exists) and every due
 connection when a plugin watches StepDue goes through the pipeline's StepDue message instead.
@@ -56,28 +59,45 @@ def _activity_id_sql(dialect: str) -> str:
     )
 
 
-def _due_filter() -> str:
+def _due_filter(alias: str = "c") -> str:
     types = ", ".join(f"'{t}'" for t in ACTIVITY_TYPES)
     # (sequence, step) pairs of active sequences' activity steps: a handful of rows, so the
     # connections themselves can be read along whichever index serves best.
     return (
-        "FROM connections c "
-        f"WHERE c.state = '{ConnectionState.SCHEDULED.value}' AND c.due_at <= :now "
-        "AND (c.sequence_id, c.step_id) IN (SELECT st.sequence_id, st.id FROM steps st "
-        "JOIN sequences s ON s.id = st.sequence_id "
+        f"FROM connections {alias} "
+        f"WHERE {alias}.state = '{ConnectionState.SCHEDULED.value}' AND {alias}.due_at <= :now "
+        f"AND ({alias}.sequence_id, {alias}.step_id) IN (SELECT st.sequence_id, st.id "
+        "FROM steps st JOIN sequences s ON s.id = st.sequence_id "
         f"WHERE s.status = 'active' AND st.type IN ({types}))"
     )
 
 
-def _mark_waiting(dialect: str) -> str:
-    waiting = ConnectionState.WAITING.value
-    if dialect == "sqlite":
-        return (f"UPDATE connections SET state = '{waiting}', activity_id = p.activity_id "
-                "FROM plan_slice p WHERE connections.id = p.id")
-    # `id = ANY(ARRAY(...))` is read along the primary key whatever the planner guesses of a
-    # temporary table; the activity id is computed again rather than joined back.
-    return (f"UPDATE connections c SET state = '{waiting}', activity_id = "
-            f"{_activity_id_sql(dialect)} WHERE c.id = ANY(ARRAY(SELECT id FROM plan_slice))")
+def _choose_sqlite(walk: str) -> str:
+    return ("INSERT INTO plan_slice (id, activity_id, record_id, sequence_id, step_id, due_at) "
+            f"SELECT c.id, {_activity_id_sql('sqlite')}, c.record_id, c.sequence_id, c.step_id, "
+            f"c.due_at {_due_filter()}{walk} LIMIT :limit")
+
+
+_MARK_WAITING_SQLITE = (
+    f"UPDATE connections SET state = '{ConnectionState.WAITING.value}', "
+    "activity_id = p.activity_id FROM plan_slice p WHERE connections.id = p.id"
+)
+
+
+def _claim_postgresql(walk: str) -> str:
+    """Claim the slice and mark it waiting in one statement. The rows are locked `FOR UPDATE
+    SKIP LOCKED` by the inner SELECT and updated at once, so each is found once, along the
+    primary key; the slice table gets what the UPDATE returns."""
+    return (
+        "WITH moved AS (UPDATE connections c SET "
+        f"state = '{ConnectionState.WAITING.value}', activity_id = "
+        f"{_activity_id_sql('postgresql')} "
+        f"WHERE c.id = ANY(ARRAY(SELECT d.id {_due_filter('d')}{walk} LIMIT :limit "
+        "FOR UPDATE OF d SKIP LOCKED)) "
+        "RETURNING c.id, c.activity_id, c.record_id, c.sequence_id, c.step_id, c.due_at) "
+        "INSERT INTO plan_slice (id, activity_id, record_id, sequence_id, step_id, due_at) "
+        "SELECT id, activity_id, record_id, sequence_id, step_id, due_at FROM moved"
+    )
 
 
 def plan_due_slice(
@@ -99,15 +119,11 @@ def plan_due_slice(
         db.execute(text("DELETE FROM plan_slice"))
     else:
         db.execute(text(_PG_WORK_MEM))
-    walk = "" if after is None else " AND c.id > :after ORDER BY c.id"
-    claim = " FOR UPDATE OF c SKIP LOCKED" if dialect == "postgresql" else ""
+    alias = "c" if dialect == "sqlite" else "d"
+    walk = "" if after is None else f" AND {alias}.id > :after ORDER BY {alias}.id"
+    choose = _choose_sqlite(walk) if dialect == "sqlite" else _claim_postgresql(walk)
     chosen = db.execute(
-        text(
-            "INSERT INTO plan_slice (id, activity_id, record_id, sequence_id, step_id, "
-            f"due_at) SELECT c.id, {_activity_id_sql(dialect)}, c.record_id, c.sequence_id, "
-            f"c.step_id, c.due_at {_due_filter()}{walk} LIMIT :limit{claim}"
-        ).bindparams(*times),
-        {"now": now, "limit": limit, "after": after or ""},
+        text(choose).bindparams(*times), {"now": now, "limit": limit, "after": after or ""}
     ).rowcount
     if not chosen:
         return 0, after
@@ -137,7 +153,8 @@ def plan_due_slice(
         ).bindparams(*times),
         {"now": now},
     )
-    db.execute(text(_mark_waiting(dialect)))
+    if dialect == "sqlite":
+        db.execute(text(_MARK_WAITING_SQLITE))
     last = db.execute(text("SELECT MAX(id) FROM plan_slice")).scalar()
     return int(chosen), last
 

@@ -151,7 +151,8 @@ connections = Table(
     # PostgreSQL: scheduled connections only (revision 0009), so planning adds no entry.
     Index("ix_connections_due", "state", "due_at",
           postgresql_where=text("state = 'scheduled'")),
-    Index("ix_connections_activity", "activity_id"),
+    # (ix_connections_activity was dropped by revision 0010: completions find their
+    # connection through the outbox's primary key.)
 )
 
 # Every connection's story, including the ended ones and why they ended. Append-only.
@@ -227,7 +228,8 @@ outbox = Table(
     Column("closed_on", UTC, nullable=True),
     Column("error", Text, nullable=True),
     Index("ix_outbox_status", "status", "activity_type"),
-    Index("ix_outbox_connection", "connection_id"),
+    # (ix_outbox_connection was dropped by revision 0010: a connection's items are found
+    # by its record.)
     Index("ix_outbox_record", "record_id"),  # revision 0002: a record's activities
     # Revision 0008_workers: pending items of a type in id order, what push claims walk on
     # PostgreSQL (keyset on activity_id). Partial: only what is still to send is indexed.

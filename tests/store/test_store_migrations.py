@@ -14,7 +14,7 @@ from connector.store.chunks import chunks, unique
 from connector.store.db import MIGRATIONS, Store, open_store
 from connector.store.schema import metadata, runs
 
-HEAD = "0009_planning_indexes"
+HEAD = "0010_plan_without_lookup_indexes"
 
 
 def url(tmp_path) -> str:
@@ -154,7 +154,7 @@ def test_a_directory_as_database_is_named(tmp_path):
         open_store(f"sqlite:///{tmp_path}")
 
 
-def test_the_planning_indexes_revision_goes_down_and_up_again(state_url):
+def test_the_planning_index_revisions_go_down_and_up_again(state_url):
     open_store(state_url).close()
     engine = create_engine(state_url)
     config = Config()
@@ -166,6 +166,10 @@ def test_the_planning_indexes_revision_goes_down_and_up_again(state_url):
         history = {i["name"] for i in inspect(engine).get_indexes("connection_history")}
         assert {"ix_history_sequence_event", "ix_history_sequence_record"} <= history
         assert "ix_history_sequence_ended" not in history
+        assert "ix_connections_activity" in {i["name"] for i in inspect(engine).get_indexes(
+            "connections")}
+        assert "ix_outbox_connection" in {i["name"] for i in inspect(engine).get_indexes(
+            "outbox")}
         with engine.begin() as db:
             config.attributes["connection"] = db
             command.upgrade(config, "head")
@@ -173,6 +177,9 @@ def test_the_planning_indexes_revision_goes_down_and_up_again(state_url):
         history = {i["name"] for i in inspector.get_indexes("connection_history")}
         assert "ix_history_sequence_ended" in history
         assert not {"ix_history_sequence_event", "ix_history_sequence_record"} & history
+        assert "ix_outbox_connection" not in {i["name"] for i in inspector.get_indexes("outbox")}
+        connection_indexes = {i["name"] for i in inspector.get_indexes("connections")}
+        assert "ix_connections_activity" not in connection_indexes
         due = {i["name"]: i for i in inspector.get_indexes("connections")}["ix_connections_due"]
         if engine.dialect.name == "postgresql":  # scheduled connections only
             assert "scheduled" in str(due.get("dialect_options", {}).get("postgresql_where"))
