@@ -121,8 +121,7 @@ def _write(
     outbox_store.cancel_in_crm(db, cancel_crm)
     connection_store.update_connections(db, changed)
     connection_store.delete_connections(db, [c.id for c in ended])
-    outbox_store.cancel_for_connections(
-        db, [(c.id, c.record_id) for c in ended], cancel_open_in_crm=False)
+    outbox_store.cancel_for_connections(db, ended, cancel_open_in_crm=False)
     # After the old rows are gone, so one-sequence-per-record holds at every instant.
     connection_store.insert_connections(db, [tr.connection for tr in arrivals if tr.connection])
     connection_store.insert_history(db, events, seqs)
@@ -325,7 +324,7 @@ def _disconnect(ctx: Context) -> None:
         ctx.settings.sync.cancel_open_activities_on_disconnect and reason is not EndReason.COMPLETED
     )
     result.cancelled, result.to_cancel = outbox_store.cancel_for_connections(
-        db, [(c.id, c.record_id) for c in ended], cancel_open_in_crm=cancel_open
+        db, ended, cancel_open_in_crm=cancel_open
     )
     ctx.result = result
 

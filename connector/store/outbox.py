@@ -26,6 +26,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from connector.engine.models import ActivityResult, PlanActivity, StepType
+from connector.engine.models import Connection as EngineConnection  # sqlalchemy's is `Connection`
 from connector.store.bulk import execute_many
 from connector.store.chunks import CHUNK, chunks, unique
 from connector.store.db import Store
@@ -86,17 +87,18 @@ def _status_is(status: OutboxStatus) -> ColumnElement[bool]:
 
 
 def cancel_for_connections(
-    db: Connection, ended: Iterable[tuple[str, str]], *, cancel_open_in_crm: bool
+    db: Connection, ended: Iterable[EngineConnection], *, cancel_open_in_crm: bool
 ) -> tuple[int, int]:
-    """Cancel the unpushed items of these connections, given as (connection id, record id);
-    optionally mark pushed, still-open ones `to_cancel`.
+    """Cancel the unpushed items of these connections; optionally mark pushed, still-open ones
+    `to_cancel`.
 
     Items are found by record: a connection's items carry its record, and the outbox keeps no
     index by connection, which every planned step would pay for (revision 0010).
     Returns (cancelled, to_cancel).
     """
     cancelled = to_cancel = 0
-    for batch in chunks(list(dict(ended).items()), size=CHUNK // 2):  # two ids an item
+    pairs = {c.id: c.record_id for c in ended}
+    for batch in chunks(list(pairs.items()), size=CHUNK // 2):  # two ids an item
         of_these = (outbox.c.record_id.in_([r for _, r in batch]),
                     outbox.c.connection_id.in_([c for c, _ in batch]))
         cancelled += db.execute(

@@ -90,7 +90,7 @@ def test_a_disconnect_cancels_the_items_of_that_connection_only(store):
                   planned(theirs, gid(2, 2), gid(1, 2))])
         outbox_store.mark_pushed(db, [mine_pushed, old_pushed], NOW)
         counts = outbox_store.cancel_for_connections(
-            db, [(gid(2, 1), gid(1, 1))], cancel_open_in_crm=True)
+            db, [connection(1, mine_pushed)], cancel_open_in_crm=True)
         assert counts == (1, 1)
         assert statuses(db) == {
             mine_pending: ("cancelled", None), mine_pushed: ("to_cancel", "open"),
@@ -104,7 +104,7 @@ def test_many_disconnected_connections_at_once_cross_chunks(store):
         record_store.upsert_records(db, records, NOW)
         connection_store.insert_connections(db, [connection(n, None) for n in range(3, 1203)])
         plan(db, [planned(gid(3, n), gid(2, n), gid(1, n)) for n in range(3, 1203)])
-        ended = [(gid(2, n), gid(1, n)) for n in range(3, 1203)]
+        ended = [connection(n, None) for n in range(3, 1203)]
         assert outbox_store.cancel_for_connections(
             db, ended + ended[:5], cancel_open_in_crm=False) == (1200, 0)
 
@@ -123,7 +123,7 @@ def test_sqlite_cancels_through_the_ids_not_every_item_of_a_status(tmp_path):
             few = range(1, 51)
             outbox_store.cancel_pending(db, [gid(3, n) for n in few])
             outbox_store.cancel_in_crm(db, [gid(3, n) for n in few])
-            outbox_store.cancel_for_connections(db, [(gid(2, n), gid(1, n)) for n in few],
+            outbox_store.cancel_for_connections(db, [connection(n, None) for n in few],
                                                 cancel_open_in_crm=True)
             sqlite = db.connection.driver_connection
             plans = [" ".join(row[3] for row in sqlite.execute(
