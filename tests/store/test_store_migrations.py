@@ -14,7 +14,7 @@ from connector.store.chunks import chunks, unique
 from connector.store.db import MIGRATIONS, Store, open_store
 from connector.store.schema import metadata, runs
 
-HEAD = "0010_plan_without_lookup_indexes"
+HEAD = "0010_fewer_plan_index_entries"
 
 
 def url(tmp_path) -> str:
@@ -181,8 +181,16 @@ def test_the_planning_index_revisions_go_down_and_up_again(state_url):
         connection_indexes = {i["name"] for i in inspector.get_indexes("connections")}
         assert "ix_connections_activity" not in connection_indexes
         due = {i["name"]: i for i in inspector.get_indexes("connections")}["ix_connections_due"]
+        spans = {i["name"]: i for i in inspector.get_indexes("connection_history")}[
+            "ix_history_sequence_connection"]
         if engine.dialect.name == "postgresql":  # scheduled connections only
             assert "scheduled" in str(due.get("dialect_options", {}).get("postgresql_where"))
+            assert "step_completed" in str(spans["dialect_options"]["postgresql_where"])
+        else:
+            with engine.connect() as db:
+                made = db.execute(text("SELECT sql FROM sqlite_master WHERE name = "
+                                       "'ix_history_sequence_connection'")).scalar()
+            assert "WHERE event IN ('connected', 'step_completed'" in made
     finally:
         engine.dispose()
     store = open_store(state_url)

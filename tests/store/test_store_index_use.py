@@ -1,5 +1,7 @@
-"""Lookups that revision 0010 moved off their own indexes, on both backends: a completion finds
-its connection through the outbox, and a disconnect finds a connection's items by its record."""
+"""Queries whose indexes revision 0010 changed, so that planning writes fewer index entries: a
+completion finds its connection through the outbox, a disconnect finds a connection's items by
+its record (both backends), and SQLite still answers them, and the time-on-step medians, from
+an index."""
 
 from datetime import UTC, datetime
 
@@ -18,6 +20,7 @@ from connector.store import connections as connection_store
 from connector.store import outbox as outbox_store
 from connector.store import records as record_store
 from connector.store import sequences as seq_store
+from connector.store import stats
 from connector.store.db import open_store
 from connector.store.schema import outbox
 
@@ -132,3 +135,23 @@ def test_sqlite_cancels_through_the_ids_not_every_item_of_a_status(tmp_path):
         opened.close()
     assert len(plans) == 4
     assert all("ix_outbox_status" not in plan and "USING INDEX" in plan for plan in plans), plans
+
+
+def test_sqlite_reads_step_spans_from_the_partial_index(tmp_path):
+    """ix_history_sequence_connection holds only the events of a step's span (revision 0010);
+    SQLite uses a partial index only where the query repeats its WHERE term."""
+    opened = open_store(f"sqlite:///{tmp_path / 'state.db'}")
+    spans: list[tuple[str, tuple]] = []
+    event.listen(opened.engine, "before_cursor_execute",
+                 lambda conn, cursor, statement, params, context, many:
+                 spans.append((statement, params)) if "lag(" in statement else None)
+    try:
+        with opened.begin() as db:
+            assert stats.history_counts(db, SEQUENCE).median_seconds == {}
+            sqlite = db.connection.driver_connection
+            statement, params = spans[0]
+            plan = " ".join(row[3] for row in sqlite.execute(
+                f"EXPLAIN QUERY PLAN {statement}", params))
+    finally:
+        opened.close()
+    assert "COVERING INDEX ix_history_sequence_connection" in plan, plan
