@@ -34,7 +34,7 @@ from connector.store.schema import STEP_SPAN_EVENTS, connection_history, connect
 h = connection_history
 COUNTED = ("connected", "ended", "step_completed", "step_skipped")
 # Leaving a step: completing or skipping it, or (a condition step) taking one of its branches.
-LEFT_STEP = STEP_SPAN_EVENTS[1:]
+LEFT_STEP = tuple(e for e in STEP_SPAN_EVENTS if e != "connected")
 
 
 def _where(sequence_id: str | None, since: datetime | None) -> list[ColumnElement[bool]]:
