@@ -72,10 +72,14 @@ def _due_filter(alias: str = "c") -> str:
     )
 
 
-def _choose_sqlite(walk: str) -> str:
+def _walk(alias: str, after: str | None) -> str:
+    return "" if after is None else f" AND {alias}.id > :after ORDER BY {alias}.id"
+
+
+def _choose_sqlite(after: str | None) -> str:
     return ("INSERT INTO plan_slice (id, activity_id, record_id, sequence_id, step_id, due_at) "
             f"SELECT c.id, {_activity_id_sql('sqlite')}, c.record_id, c.sequence_id, c.step_id, "
-            f"c.due_at {_due_filter()}{walk} LIMIT :limit")
+            f"c.due_at {_due_filter()}{_walk('c', after)} LIMIT :limit")
 
 
 _MARK_WAITING_SQLITE = (
@@ -84,7 +88,7 @@ _MARK_WAITING_SQLITE = (
 )
 
 
-def _claim_postgresql(walk: str) -> str:
+def _claim_postgresql(after: str | None) -> str:
     """Claim the slice and mark it waiting in one statement. The rows are locked `FOR UPDATE
     SKIP LOCKED` by the inner SELECT and updated at once, so each is found once, along the
     primary key; the slice table gets what the UPDATE returns."""
@@ -92,7 +96,7 @@ def _claim_postgresql(walk: str) -> str:
         "WITH moved AS (UPDATE connections c SET "
         f"state = '{ConnectionState.WAITING.value}', activity_id = "
         f"{_activity_id_sql('postgresql')} "
-        f"WHERE c.id = ANY(ARRAY(SELECT d.id {_due_filter('d')}{walk} LIMIT :limit "
+        f"WHERE c.id = ANY(ARRAY(SELECT d.id {_due_filter('d')}{_walk('d', after)} LIMIT :limit "
         "FOR UPDATE OF d SKIP LOCKED)) "
         "RETURNING c.id, c.activity_id, c.record_id, c.sequence_id, c.step_id, c.due_at) "
         "INSERT INTO plan_slice (id, activity_id, record_id, sequence_id, step_id, due_at) "
@@ -119,9 +123,7 @@ def plan_due_slice(
         db.execute(text("DELETE FROM plan_slice"))
     else:
         db.execute(text(_PG_WORK_MEM))
-    alias = "c" if dialect == "sqlite" else "d"
-    walk = "" if after is None else f" AND {alias}.id > :after ORDER BY {alias}.id"
-    choose = _choose_sqlite(walk) if dialect == "sqlite" else _claim_postgresql(walk)
+    choose = _choose_sqlite(after) if dialect == "sqlite" else _claim_postgresql(after)
     chosen = db.execute(
         text(choose).bindparams(*times), {"now": now, "limit": limit, "after": after or ""}
     ).rowcount

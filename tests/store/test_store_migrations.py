@@ -39,6 +39,10 @@ def revision(store: Store) -> str | None:
         return MigrationContext.configure(db).get_current_revision()
 
 
+def index_names(engine, table: str) -> set[str]:
+    return {i["name"] for i in inspect(engine).get_indexes(table)}
+
+
 def test_fresh_database_is_created_at_head_on_both_backends(state_url):
     store = open_store(state_url)
     try:
@@ -163,23 +167,20 @@ def test_the_planning_index_revisions_go_down_and_up_again(state_url):
         with engine.begin() as db:
             config.attributes["connection"] = db
             command.downgrade(config, "0008_workers")
-        history = {i["name"] for i in inspect(engine).get_indexes("connection_history")}
+        history = index_names(engine, "connection_history")
         assert {"ix_history_sequence_event", "ix_history_sequence_record"} <= history
         assert "ix_history_sequence_ended" not in history
-        assert "ix_connections_activity" in {i["name"] for i in inspect(engine).get_indexes(
-            "connections")}
-        assert "ix_outbox_connection" in {i["name"] for i in inspect(engine).get_indexes(
-            "outbox")}
+        assert "ix_connections_activity" in index_names(engine, "connections")
+        assert "ix_outbox_connection" in index_names(engine, "outbox")
         with engine.begin() as db:
             config.attributes["connection"] = db
             command.upgrade(config, "head")
         inspector = inspect(engine)
-        history = {i["name"] for i in inspector.get_indexes("connection_history")}
+        history = index_names(engine, "connection_history")
         assert "ix_history_sequence_ended" in history
         assert not {"ix_history_sequence_event", "ix_history_sequence_record"} & history
-        assert "ix_outbox_connection" not in {i["name"] for i in inspector.get_indexes("outbox")}
-        connection_indexes = {i["name"] for i in inspector.get_indexes("connections")}
-        assert "ix_connections_activity" not in connection_indexes
+        assert "ix_outbox_connection" not in index_names(engine, "outbox")
+        assert "ix_connections_activity" not in index_names(engine, "connections")
         due = {i["name"]: i for i in inspector.get_indexes("connections")}["ix_connections_due"]
         spans = {i["name"]: i for i in inspector.get_indexes("connection_history")}[
             "ix_history_sequence_connection"]
